@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Start, stop and inspect the embedded AWS emulator (a moto server on 127.0.0.1).
+
+The emulator stands in for AWS when no account is used. It is seeded at start with
+Canonical's Ubuntu 24.04 AMI records (embedded/amis.json) so that the playbooks run the
+same AMI lookup as on AWS. Its state lives in memory: a restart forgets everything.
+
+Usage: emulator.py {start|stop|status|reset|env} [--port N] [--state-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+AMI_SEED = HERE / "amis.json"
+DEFAULT_PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
+DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "emulator"
+START_TIMEOUT_S = 30.0
+
+# Fake credentials: the emulator accepts any non-empty strings. They are never sent to AWS
+# because the endpoint is always 127.0.0.1 when they are used.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class EmulatorError(RuntimeError):
+    """A one-line problem the user can act on."""
+
+
+def endpoint_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def pid_file(state_dir: Path) -> Path:
+    return state_dir / "moto.pid"
+
+
+def log_file(state_dir: Path) -> Path:
+    return state_dir / "moto.log"
+
+
+def read_pid(state_dir: Path) -> int | None:
+    try:
+        return int(pid_file(state_dir).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def answers(port: int) -> bool:
+    """True when a moto server answers on the port (its API lists what it holds)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint_url(port)}/moto-api/data.json", timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def moto_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "moto_server"
+    if candidate.exists():
+        return str(candidate)
+    raise EmulatorError(
+        f"moto_server not found next to {sys.executable}: run `make` to install the tools"
+    )
+
+
+def start(port: int, state_dir: Path) -> str:
+    pid = read_pid(state_dir)
+    if pid and process_alive(pid) and answers(port):
+        return f"emulator already running on {endpoint_url(port)} (pid {pid})"
+    if port_taken(port):
+        raise EmulatorError(
+            f"port {port} on 127.0.0.1 is taken by another program: stop it or set EMULATOR_PORT"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MOTO_AMIS_PATH=str(AMI_SEED))
+    # The emulator must never inherit an endpoint pointing at itself or real credentials.
+    env.pop("AWS_ENDPOINT_URL", None)
+    with log_file(state_dir).open("ab") as log:
+        process = subprocess.Popen(
+            [moto_server_binary(), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    pid_file(state_dir).write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmulatorError(
+                f"the emulator exited at start (code {process.returncode}): "
+                f"see {log_file(state_dir)}"
+            )
+        if answers(port):
+            return f"emulator started on {endpoint_url(port)} (pid {process.pid})"
+        time.sleep(0.2)
+    stop(port, state_dir)
+    raise EmulatorError(
+        f"the emulator did not answer within {START_TIMEOUT_S:.0f}s: see {log_file(state_dir)}"
+    )
+
+
+def stop(port: int, state_dir: Path) -> str:
+    pid = read_pid(state_dir)
+    if not pid or not process_alive(pid):
+        pid_file(state_dir).unlink(missing_ok=True)
+        return "emulator not running"
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process_alive(pid):
+        time.sleep(0.1)
+    if process_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    pid_file(state_dir).unlink(missing_ok=True)
+    return f"emulator stopped (pid {pid})"
+
+
+def status(port: int, state_dir: Path) -> str:
+    pid = read_pid(state_dir)
+    if pid and process_alive(pid) and answers(port):
+        return f"running on {endpoint_url(port)} (pid {pid}, log {log_file(state_dir)})"
+    raise EmulatorError("emulator not running: start it with `make emulator-start`")
+
+
+def reset(port: int, state_dir: Path) -> str:
+    """Forget every resource (the AMI seed is loaded again)."""
+    request = urllib.request.Request(f"{endpoint_url(port)}/moto-api/reset", method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except (urllib.error.URLError, OSError) as exc:
+        raise EmulatorError(f"cannot reset the emulator on {endpoint_url(port)}: {exc}") from exc
+    return "emulator reset: every resource forgotten"
+
+
+def shell_env(port: int, state_dir: Path) -> str:
+    """Exports that point plain `ansible-playbook` runs at the emulator."""
+    exports = {
+        "AWS_ENDPOINT_URL": endpoint_url(port),
+        **FAKE_CREDENTIALS,
+        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    lines = [f"export {key}={json.dumps(value)}" for key, value in exports.items()]
+    # A profile or session token from the user's shell would be sent to the emulator.
+    lines.append("unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
+    return "\n".join(lines)
+
+
+COMMANDS = {"start": start, "stop": stop, "status": status, "reset": reset, "env": shell_env}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    args = parser.parse_args(argv)
+    try:
+        print(COMMANDS[args.command](args.port, args.state_dir))
+    except EmulatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
