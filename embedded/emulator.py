@@ -32,6 +32,7 @@ START_TIMEOUT_S = 30.0
 # Fake credentials: the emulator accepts any non-empty strings. They are never sent to AWS
 # because the endpoint is always 127.0.0.1 when they are used.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+PLACEHOLDER_ALERT_EMAIL = "billing-alerts@example.com"
 
 
 class EmulatorError(RuntimeError):
@@ -164,6 +165,8 @@ def shell_env(port: int, state_dir: Path) -> str:
     exports = {
         "AWS_ENDPOINT_URL": endpoint_url(port),
         **FAKE_CREDENTIALS,
+        # The emulator sends no mail: a placeholder address is enough for the budget alert.
+        "BUDGET_ALERT_EMAIL": os.environ.get("BUDGET_ALERT_EMAIL", PLACEHOLDER_ALERT_EMAIL),
         "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     }
     lines = [f"export {key}={json.dumps(value)}" for key, value in exports.items()]

@@ -1,0 +1,717 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Ansible's layout: DOCUMENTATION, EXAMPLES and RETURN come before the imports.
+# ruff: noqa: E402
+"""Ensure, remove or audit a monthly AWS cost budget with e-mail alerts."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: budget_alert
+short_description: Ensure, remove or audit a monthly AWS cost budget with e-mail alerts
+description:
+  - Manages one monthly C(COST) budget in AWS Budgets with two e-mail notifications, one when
+    the actual spend goes above O(actual_threshold) percent of the limit and one when the
+    forecasted spend goes above O(forecast_threshold) percent.
+  - O(state=present) creates the budget or brings its limit, notifications and e-mail
+    subscribers to what is asked; O(state=absent) deletes it; O(state=audit) only checks that a
+    budget at least as strict exists and fails otherwise, never creating anything.
+  - AWS Budgets is a global service, its endpoint is in C(us-east-1) whatever O(region) says;
+    O(endpoint_url), C(AWS_URL) and C(AWS_ENDPOINT_URL) are still honoured, so the module also
+    works against a local emulator.
+  - The account id comes from STS C(GetCallerIdentity) unless O(account_id) is given.
+  - Values are checked before any call to AWS, a bad one fails with a line saying what to fix.
+author:
+  - DevOps project maintainers
+options:
+  name:
+    description:
+      - Name of the budget, unique in the account.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates or updates the budget, V(absent) deletes it.
+      - V(audit) changes nothing. It succeeds when a monthly C(COST) budget in O(currency)
+        has an actual-spend (C(ACTUAL), C(GREATER_THAN)) notification that fires at or below
+        O(limit) x O(actual_threshold) %, for example a 5 USD budget alerting at 80 %, or a
+        10 USD one alerting at 40 % (both fire at 4 USD). The budget called O(name) is checked
+        first, then every other budget of the account. Forecast alerts and subscribers are not
+        required by the audit.
+    type: str
+    choices: [present, absent, audit]
+    default: present
+  limit:
+    description:
+      - Monthly limit of the budget, in O(currency). Must be greater than 0.
+    type: float
+    default: 5.0
+  currency:
+    description:
+      - Unit of the limit, as AWS Budgets spells it (three upper-case letters).
+    type: str
+    default: USD
+  emails:
+    description:
+      - E-mail addresses notified by both alerts (at most 10).
+      - Required when O(state=present).
+      - Only e-mail subscribers are managed; SNS subscribers already on a notification are left
+        alone.
+    type: list
+    elements: str
+  actual_threshold:
+    description:
+      - Percentage of the limit above which the actual spend triggers an alert, in (0, 1000].
+    type: float
+    default: 80.0
+  forecast_threshold:
+    description:
+      - Percentage of the limit above which the forecasted spend triggers an alert, in (0, 1000].
+    type: float
+    default: 100.0
+  purge_notifications:
+    description:
+      - With O(state=present), remove the budget's notifications other than the two this module
+        manages. A changed threshold is a new notification; the old one goes only when this is
+        V(true).
+    type: bool
+    default: true
+  account_id:
+    description:
+      - Twelve-digit id of the account owning the budget. When omitted it comes from STS, which
+        needs C(sts:GetCallerIdentity).
+    type: str
+notes:
+  - "Permissions: C(budgets:ViewBudget) for reading (every state) and C(budgets:ModifyBudget)
+    for creating, updating and deleting, plus C(sts:GetCallerIdentity) unless O(account_id)
+    is set. An access denied error names the missing one."
+  - "Emulators: when the endpoint does not implement C(UpdateBudget) (moto 5.2), a changed limit
+    is applied by deleting and recreating the budget with the two managed notifications (others
+    are not kept). When it does not
+    implement C(DescribeSubscribersForNotification), e-mail subscribers cannot be read: they are
+    set when a notification is created, otherwise not compared, RV(subscribers_verified) is
+    V(false) and a warning says so. Real AWS endpoints always use the granular calls."
+  - Supports check mode and diff mode; check mode reports what would change in RV(differences).
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Alert by e-mail at 80 % of 5 USD actual spend and 100 % forecast
+  budget_alert:
+    name: devops-monthly
+    limit: 5
+    emails:
+      - ops@example.com
+
+- name: Only check that a strict enough budget exists (never creates one)
+  budget_alert:
+    name: devops-monthly
+    limit: 5
+    actual_threshold: 80
+    state: audit
+
+- name: Remove the budget
+  budget_alert:
+    name: devops-monthly
+    state: absent
+"""
+
+RETURN = r"""
+budget:
+  description:
+    - The budget after the run (the one that passed the audit with O(state=audit)); null when
+      there is none.
+    - RV(budget.notifications[].subscribers) is null when the endpoint cannot list subscribers.
+  returned: always
+  type: dict
+  sample:
+    name: devops-monthly
+    limit: 5.0
+    currency: USD
+    time_unit: MONTHLY
+    budget_type: COST
+    notifications:
+      - notification_type: ACTUAL
+        comparison_operator: GREATER_THAN
+        threshold: 80.0
+        threshold_type: PERCENTAGE
+        subscribers: [ops@example.com]
+matched_budget:
+  description: Name of the budget that passed the audit.
+  returned: with O(state=audit), on success
+  type: str
+  sample: devops-monthly
+account_id:
+  description: Account the budget belongs to.
+  returned: always
+  type: str
+  sample: "123456789012"
+differences:
+  description: What differs (or differed) between the budget and the request, one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["limit: 10.0 USD -> 5.0 USD", "add notification ACTUAL > 80%"]
+subscribers_verified:
+  description: Whether the e-mail subscribers could be read and compared.
+  returned: always
+  type: bool
+  sample: true
+diff:
+  description: Before and after states of the budget, with O(state=present) or O(state=absent).
+  returned: when diff mode is on
+  type: dict
+"""
+
+import math
+import re
+from typing import Any
+
+try:  # noqa: SIM105 - Ansible's optional-import idiom
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing boto3
+
+from ansible.module_utils.stack_aws import (
+    aws_client,
+    aws_errors,
+    budgets_client,
+    error_code,
+    home_region,
+    paginate,
+    warn,
+)
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+VIEW = "budgets:ViewBudget"
+MODIFY = "budgets:ModifyBudget"
+MAX_EMAILS = 10
+MAX_AUDIT_REASONS = 5  # budgets named in an audit failure, to keep it one readable line
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Budget fields AWS fills in itself and refuses (or ignores) in UpdateBudget.
+READ_ONLY_FIELDS = ("CalculatedSpend", "LastUpdatedTime", "BudgetLimit", "PlannedBudgetLimits")
+
+
+# ---------------------------------------------------------------- validation (no AWS call)
+
+
+def validation_errors(params: dict[str, Any]) -> list[str]:
+    """Everything wrong with the options, each as 'what is wrong: what to do'."""
+    errors = []
+    name = params["name"]
+    if not name or len(name) > 100 or ":" in name or "\\" in name:
+        errors.append(f"name {name!r} is not valid: use 1-100 characters without ':' or '\\'")
+    limit = params["limit"]
+    if not math.isfinite(limit) or limit <= 0:
+        errors.append(f"limit must be greater than 0 (got {limit}): set the monthly amount")
+    for option in ("actual_threshold", "forecast_threshold"):
+        value = params[option]
+        if not math.isfinite(value) or not 0 < value <= 1000:
+            errors.append(f"{option} must be a percentage in (0, 1000] (got {value})")
+    if not re.fullmatch(r"[A-Z]{3}", params["currency"]):
+        errors.append(
+            f"currency must be three upper-case letters such as USD (got {params['currency']!r})"
+        )
+    account_id = params.get("account_id")
+    if account_id is not None and not re.fullmatch(r"\d{12}", account_id):
+        errors.append(f"account_id must be 12 digits (got {account_id!r})")
+    emails = params.get("emails") or []
+    bad = [email for email in emails if not EMAIL_RE.match(email)]
+    if bad:
+        errors.append(f"invalid e-mail address {', '.join(map(repr, bad))}: use name@domain.tld")
+    if len(set(emails)) > MAX_EMAILS:
+        errors.append(f"AWS Budgets accepts at most {MAX_EMAILS} e-mail subscribers per alert")
+    return errors
+
+
+# ---------------------------------------------------------------- desired and current state
+
+
+def notification_key(notification: dict[str, Any]) -> tuple:
+    """What identifies a notification for AWS: type, operator, threshold and its type."""
+    return (
+        notification["NotificationType"],
+        notification["ComparisonOperator"],
+        round(float(notification["Threshold"]), 6),
+        notification.get("ThresholdType", "PERCENTAGE"),
+    )
+
+
+def describe_notification(notification: dict[str, Any]) -> str:
+    """'ACTUAL > 80%' style label used in differences and messages."""
+    kind, operator, threshold, threshold_type = notification_key(notification)
+    symbol = {"GREATER_THAN": ">", "LESS_THAN": "<", "EQUAL_TO": "="}.get(operator, operator)
+    unit = "%" if threshold_type == "PERCENTAGE" else ""
+    return f"{kind} {symbol} {threshold:g}{unit}"
+
+
+def desired_notifications(params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "NotificationType": kind,
+            "ComparisonOperator": "GREATER_THAN",
+            "Threshold": float(params[option]),
+            "ThresholdType": "PERCENTAGE",
+        }
+        for kind, option in (("ACTUAL", "actual_threshold"), ("FORECASTED", "forecast_threshold"))
+    ]
+
+
+def desired_budget(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "BudgetName": params["name"],
+        "BudgetLimit": {"Amount": str(float(params["limit"])), "Unit": params["currency"]},
+        "TimeUnit": "MONTHLY",
+        "BudgetType": "COST",
+    }
+
+
+def email_subscribers(emails: list[str]) -> list[dict[str, str]]:
+    return [{"SubscriptionType": "EMAIL", "Address": email} for email in sorted(set(emails))]
+
+
+def summarize(budget: dict | None, notifications: list[dict], subscribers: dict) -> dict | None:
+    """The budget as returned to the user (snake_case, emails per notification or None)."""
+    if budget is None:
+        return None
+    limit = budget.get("BudgetLimit") or {}
+    return {
+        "name": budget["BudgetName"],
+        "limit": float(limit["Amount"]) if "Amount" in limit else None,
+        "currency": limit.get("Unit"),
+        "time_unit": budget.get("TimeUnit"),
+        "budget_type": budget.get("BudgetType"),
+        "notifications": [
+            {
+                "notification_type": n["NotificationType"],
+                "comparison_operator": n["ComparisonOperator"],
+                "threshold": float(n["Threshold"]),
+                "threshold_type": n.get("ThresholdType", "PERCENTAGE"),
+                "subscribers": subscribers.get(notification_key(n)),
+            }
+            for n in sorted(notifications, key=notification_key)
+        ],
+    }
+
+
+# ---------------------------------------------------------------- AWS calls
+
+
+def is_unimplemented(exc: BaseException, endpoint_url: str) -> bool:
+    """True when the endpoint does not implement an operation (emulators), never on AWS.
+
+    In-process moto raises NotImplementedError; moto server answers an HTML 500 whose code
+    botocore can only report as "500". That is trusted only off amazonaws.com, so that a
+    transient AWS error never triggers an emulator fallback that deletes anything.
+    """
+    if isinstance(exc, NotImplementedError):
+        return True
+    if not isinstance(exc, ClientError) or ".amazonaws.com" in endpoint_url:
+        return False
+    return error_code(exc) in ("500", "501", "NotImplemented", "InternalFailure")
+
+
+class Budgets:
+    """The Budgets calls this module makes, each with its permission for error messages."""
+
+    def __init__(self, module: AnsibleAWSModule, account_id: str) -> None:
+        self.module = module
+        self.account_id = account_id
+        self.client = budgets_client(module)
+        self.endpoint_url = self.client.meta.endpoint_url or ""
+        self.can_read_subscribers = True
+
+    def get(self, name: str) -> dict | None:
+        with aws_errors(self.module, f"read budget {name!r}", VIEW):
+            try:
+                return self.client.describe_budget(
+                    AccountId=self.account_id, BudgetName=name, aws_retry=True
+                )["Budget"]
+            except ClientError as exc:
+                if error_code(exc) == "NotFoundException":
+                    return None
+                raise
+
+    def list(self) -> list[dict]:
+        with aws_errors(self.module, "list the budgets", VIEW):
+            try:
+                return paginate(self.client, "describe_budgets", AccountId=self.account_id).get(
+                    "Budgets", []
+                )
+            except ClientError as exc:
+                if error_code(exc) == "NotFoundException":  # AWS's answer for "no budget at all"
+                    return []
+                raise
+
+    def notifications(self, name: str) -> list[dict]:
+        with aws_errors(self.module, f"read the notifications of budget {name!r}", VIEW):
+            result = paginate(
+                self.client,
+                "describe_notifications_for_budget",
+                AccountId=self.account_id,
+                BudgetName=name,
+            )
+        return result.get("Notifications", [])
+
+    def subscribers(self, name: str, notification: dict) -> list[str] | None:
+        """E-mail subscribers of a notification, None when the endpoint cannot list them."""
+        if not self.can_read_subscribers:
+            return None
+        with aws_errors(self.module, f"read the subscribers of budget {name!r}", VIEW):
+            try:
+                result = paginate(
+                    self.client,
+                    "describe_subscribers_for_notification",
+                    AccountId=self.account_id,
+                    BudgetName=name,
+                    Notification=notification,
+                )
+            except (ClientError, NotImplementedError) as exc:
+                if not is_unimplemented(exc, self.endpoint_url):
+                    raise
+                self.can_read_subscribers = False
+                warn(
+                    self.module,
+                    f"The Budgets endpoint {self.endpoint_url} does not implement "
+                    "DescribeSubscribersForNotification: e-mail subscribers were not compared",
+                )
+                return None
+        return sorted(
+            s["Address"] for s in result.get("Subscribers", []) if s["SubscriptionType"] == "EMAIL"
+        )
+
+    def create(self, budget: dict, notifications: list[dict], emails: list[str]) -> None:
+        with aws_errors(self.module, f"create budget {budget['BudgetName']!r}", MODIFY):
+            self.client.create_budget(
+                AccountId=self.account_id,
+                Budget=budget,
+                NotificationsWithSubscribers=[
+                    {"Notification": n, "Subscribers": email_subscribers(emails)}
+                    for n in notifications
+                ],
+                aws_retry=True,
+            )
+
+    def update(self, new_budget: dict) -> bool:
+        """UpdateBudget; False when the endpoint does not implement it (nothing changed then)."""
+        with aws_errors(self.module, f"update budget {new_budget['BudgetName']!r}", MODIFY):
+            try:
+                self.client.update_budget(
+                    AccountId=self.account_id, NewBudget=new_budget, aws_retry=True
+                )
+            except (ClientError, NotImplementedError) as exc:
+                if not is_unimplemented(exc, self.endpoint_url):
+                    raise
+                return False
+        return True
+
+    def delete(self, name: str) -> None:
+        with aws_errors(self.module, f"delete budget {name!r}", MODIFY):
+            self.client.delete_budget(AccountId=self.account_id, BudgetName=name, aws_retry=True)
+
+    def create_notification(self, name: str, notification: dict, emails: list[str]) -> None:
+        with aws_errors(self.module, f"add a notification to budget {name!r}", MODIFY):
+            self.client.create_notification(
+                AccountId=self.account_id,
+                BudgetName=name,
+                Notification=notification,
+                Subscribers=email_subscribers(emails),
+                aws_retry=True,
+            )
+
+    def delete_notification(self, name: str, notification: dict) -> None:
+        with aws_errors(self.module, f"remove a notification from budget {name!r}", MODIFY):
+            self.client.delete_notification(
+                AccountId=self.account_id,
+                BudgetName=name,
+                Notification=notification,
+                aws_retry=True,
+            )
+
+    def add_subscriber(self, name: str, notification: dict, email: str) -> None:
+        with aws_errors(self.module, f"subscribe {email} to budget {name!r}", MODIFY):
+            self.client.create_subscriber(
+                AccountId=self.account_id,
+                BudgetName=name,
+                Notification=notification,
+                Subscriber={"SubscriptionType": "EMAIL", "Address": email},
+                aws_retry=True,
+            )
+
+    def remove_subscriber(self, name: str, notification: dict, email: str) -> None:
+        with aws_errors(self.module, f"unsubscribe {email} from budget {name!r}", MODIFY):
+            self.client.delete_subscriber(
+                AccountId=self.account_id,
+                BudgetName=name,
+                Notification=notification,
+                Subscriber={"SubscriptionType": "EMAIL", "Address": email},
+                aws_retry=True,
+            )
+
+
+def account_id_of(module: AnsibleAWSModule) -> str:
+    if module.params["account_id"]:
+        return module.params["account_id"]
+    sts = aws_client(module, "sts", region=home_region(module))
+    with aws_errors(module, "find the account id", "sts:GetCallerIdentity"):
+        return sts.get_caller_identity(aws_retry=True)["Account"]
+
+
+# ---------------------------------------------------------------- state=present
+
+
+class Present:
+    """Compares the budget with the request, then applies the differences (not in check mode)."""
+
+    def __init__(self, api: Budgets, params: dict[str, Any]) -> None:
+        self.api = api
+        self.name = params["name"]
+        self.emails = sorted(set(params["emails"]))
+        self.purge = params["purge_notifications"]
+        self.budget = desired_budget(params)
+        self.wanted = {notification_key(n): n for n in desired_notifications(params)}
+        self.current = api.get(self.name)
+        self.recreated = False  # set when an emulator made us recreate the whole budget
+        self.have: dict[tuple, dict] = {}
+        self.subscribers: dict[tuple, list[str] | None] = {}
+        if self.current is not None:
+            self.have = {notification_key(n): n for n in api.notifications(self.name)}
+            # Only the notifications that stay need their subscribers compared.
+            for key in self.have.keys() & self.wanted.keys():
+                self.subscribers[key] = api.subscribers(self.name, self.have[key])
+
+    def budget_changes(self) -> list[str]:
+        if self.current is None:
+            return [f"create budget {self.name!r}"]
+        changes = []
+        old, new = self.current.get("BudgetLimit") or {}, self.budget["BudgetLimit"]
+        if old.get("Unit") != new["Unit"] or float(old.get("Amount", "nan")) != float(
+            new["Amount"]
+        ):
+            old_text = f"{float(old['Amount'])} {old.get('Unit')}" if "Amount" in old else "none"
+            changes.append(f"limit: {old_text} -> {float(new['Amount'])} {new['Unit']}")
+        if self.current.get("TimeUnit") != "MONTHLY":
+            changes.append(f"time unit: {self.current.get('TimeUnit')} -> MONTHLY")
+        return changes
+
+    def notification_changes(self) -> tuple[list[tuple], list[tuple]]:
+        """Keys of the notifications to remove and to add."""
+        to_add = sorted(self.wanted.keys() - self.have.keys())
+        to_remove = sorted(self.have.keys() - self.wanted.keys()) if self.purge else []
+        return to_remove, to_add
+
+    def subscriber_changes(self) -> dict[tuple, tuple[list[str], list[str]]]:
+        """Per kept notification: e-mails to add and to remove (only when they could be read)."""
+        changes = {}
+        for key, current in self.subscribers.items():
+            if current is None:
+                continue
+            add = sorted(set(self.emails) - set(current))
+            remove = sorted(set(current) - set(self.emails))
+            if add or remove:
+                changes[key] = (add, remove)
+        return changes
+
+    def differences(self) -> list[str]:
+        lines = self.budget_changes()
+        if self.current is None:
+            return lines + [
+                f"add notification {describe_notification(n)}" for n in self.wanted.values()
+            ]
+        to_remove, to_add = self.notification_changes()
+        lines += [f"remove notification {describe_notification(self.have[k])}" for k in to_remove]
+        lines += [f"add notification {describe_notification(self.wanted[k])}" for k in to_add]
+        for key, (add, remove) in sorted(self.subscriber_changes().items()):
+            label = describe_notification(self.wanted[key])
+            lines += [f"notification {label}: subscribe {email}" for email in add]
+            lines += [f"notification {label}: unsubscribe {email}" for email in remove]
+        return lines
+
+    def before(self) -> dict | None:
+        return summarize(self.current, list(self.have.values()), self.subscribers)
+
+    def after(self) -> dict:
+        kept = {k: n for k, n in self.have.items() if k not in self.wanted and not self.purge}
+        notifications = list(self.wanted.values()) + list(kept.values())
+        subscribers = {key: self.emails for key in self.wanted}
+        for key in kept:
+            subscribers[key] = self.subscribers.get(key)
+        # A notification that stays with unreadable subscribers keeps unknown ones.
+        for key in self.wanted.keys() & self.have.keys():
+            if self.subscribers.get(key) is None and not self.recreated:
+                subscribers[key] = None
+        return summarize(self.budget, notifications, subscribers)
+
+    def apply(self) -> None:
+        api, name = self.api, self.name
+        if self.current is None:
+            api.create(self.budget, list(self.wanted.values()), self.emails)
+            return
+        if self.budget_changes():
+            new_budget = {k: v for k, v in self.current.items() if k not in READ_ONLY_FIELDS}
+            new_budget.update(self.budget)
+            if self.current.get("TimeUnit") != "MONTHLY":
+                new_budget.pop("TimePeriod", None)  # AWS derives the period from the new unit
+            if not api.update(new_budget):
+                # Emulator without UpdateBudget: recreate the budget in its final shape,
+                # notifications and subscribers included, which is all this module manages.
+                api.delete(name)
+                api.create(self.budget, list(self.wanted.values()), self.emails)
+                self.recreated = True
+                return
+        to_remove, to_add = self.notification_changes()
+        for key in to_remove:  # first, so that a moved threshold never exceeds AWS's quota
+            api.delete_notification(name, self.have[key])
+        for key in to_add:
+            api.create_notification(name, self.wanted[key], self.emails)
+        for key, (add, remove) in self.subscriber_changes().items():
+            for email in add:  # before removing: a notification needs at least one subscriber
+                api.add_subscriber(name, self.have[key], email)
+            for email in remove:
+                api.remove_subscriber(name, self.have[key], email)
+
+
+# ---------------------------------------------------------------- state=audit
+
+
+def alert_trigger(budget: dict, notification: dict) -> float | None:
+    """Amount of actual spend at which a notification fires; None if it is no actual alert."""
+    if notification["NotificationType"] != "ACTUAL":
+        return None
+    if notification["ComparisonOperator"] not in ("GREATER_THAN", "EQUAL_TO"):
+        return None
+    threshold = float(notification["Threshold"])
+    if notification.get("ThresholdType", "PERCENTAGE") == "ABSOLUTE_VALUE":
+        return threshold
+    return float(budget["BudgetLimit"]["Amount"]) * threshold / 100
+
+
+def audit_reason(budget: dict, notifications: list[dict], currency: str, ceiling: float):
+    """Why a budget does not qualify, or None when it does."""
+    name = budget["BudgetName"]
+    if budget.get("BudgetType") != "COST" or budget.get("TimeUnit") != "MONTHLY":
+        return f"{name!r} is a {budget.get('TimeUnit')} {budget.get('BudgetType')} budget"
+    unit = (budget.get("BudgetLimit") or {}).get("Unit")
+    if unit != currency:
+        return f"{name!r} is in {unit}"
+    triggers = [t for n in notifications if (t := alert_trigger(budget, n)) is not None]
+    if not triggers:
+        return f"{name!r} has no actual-spend alert"
+    if min(triggers) > ceiling + 1e-9:
+        return f"{name!r} alerts only at {min(triggers):g} {unit}"
+    return None
+
+
+def run_audit(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
+    """The first budget (the named one first) that is at least as strict, or a failure."""
+    params = module.params
+    name, currency = params["name"], params["currency"]
+    ceiling = params["limit"] * params["actual_threshold"] / 100
+    named = api.get(name)
+    candidates = [named] if named else []
+    candidates += [b for b in api.list() if b["BudgetName"] != name]
+    reasons = [] if named else [f"{name!r} does not exist"]
+    for budget in candidates:
+        notifications = api.notifications(budget["BudgetName"])
+        reason = audit_reason(budget, notifications, currency, ceiling)
+        if reason is None:
+            return {
+                "budget": summarize(budget, notifications, {}),
+                "matched_budget": budget["BudgetName"],
+            }
+        reasons.append(reason)
+    shown = reasons[:MAX_AUDIT_REASONS]
+    if len(reasons) > MAX_AUDIT_REASONS:
+        shown.append(f"{len(reasons) - MAX_AUDIT_REASONS} other budgets do not qualify either")
+    module.fail_json(
+        msg=(
+            f"No monthly COST budget alerts on actual spend at or below {ceiling:g} {currency} "
+            f"({params['actual_threshold']:g}% of {params['limit']:g} {currency}): "
+            f"{'; '.join(shown)}. Run budget_alert with state=present to create one."
+        ),
+        account_id=api.account_id,
+        differences=[],
+        subscribers_verified=False,
+        budget=None,
+    )
+
+
+# ---------------------------------------------------------------- state=absent and present
+
+
+def run_absent(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
+    name = module.params["name"]
+    current = api.get(name)
+    result: dict[str, Any] = {"budget": None, "subscribers_verified": False}
+    if current is not None:
+        result.update(changed=True, differences=[f"delete budget {name!r}"])
+        if module._diff:
+            before = summarize(current, api.notifications(name), {})
+            result["diff"] = {"before": before, "after": {}}
+        if not module.check_mode:
+            api.delete(name)
+    return result
+
+
+def run_present(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
+    present = Present(api, module.params)
+    if present.current is not None and present.current.get("BudgetType") != "COST":
+        module.fail_json(
+            msg=f"Budget {present.name!r} exists but is a {present.current.get('BudgetType')} "
+            "budget, not a COST one: delete it or choose another name"
+        )
+    differences = present.differences()
+    if differences and not module.check_mode:
+        present.apply()
+    result: dict[str, Any] = {
+        "changed": bool(differences),
+        "differences": differences,
+        "budget": present.after() if differences else present.before(),
+        # Emulators cannot list subscribers, but a recreated budget has the ones we set.
+        "subscribers_verified": api.can_read_subscribers or present.recreated,
+    }
+    if module._diff:
+        result["diff"] = {"before": present.before() or {}, "after": present.after()}
+    return result
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent", "audit"]),
+            limit=dict(type="float", default=5.0),
+            currency=dict(type="str", default="USD"),
+            emails=dict(type="list", elements="str"),
+            actual_threshold=dict(type="float", default=80.0),
+            forecast_threshold=dict(type="float", default=100.0),
+            purge_notifications=dict(type="bool", default=True),
+            account_id=dict(type="str"),
+        ),
+        required_if=[("state", "present", ["emails"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    errors = validation_errors(params)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    api = Budgets(module, account_id_of(module))
+    result: dict[str, Any] = {"changed": False, "account_id": api.account_id, "differences": []}
+    if params["state"] == "audit":
+        result.update(run_audit(module, api), subscribers_verified=False)
+    elif params["state"] == "absent":
+        result.update(run_absent(module, api))
+    else:
+        result.update(run_present(module, api))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""site.yml on the embedded default: what it creates, and that a rerun changes nothing."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from conftest import (
+    PROJECT,
+    Emulator,
+    Runner,
+    count_project_resources,
+    playbook_env_for,
+    project_filter,
+)
+
+pytestmark = pytest.mark.slow
+
+NEWEST_UBUNTU_AMI = "ami-0a1b2c3d4e5f60002"  # embedded/amis.json: the 20251022 amd64 image
+OLDER_UBUNTU_AMI = "ami-0a1b2c3d4e5f60001"
+REQUIRED_TAGS = {"Project": PROJECT, "Environment": "dev", "ManagedBy": "ansible"}
+
+
+def tags_of(resource: dict) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+
+
+def assert_tagged(resource: dict, name: str) -> None:
+    tags = tags_of(resource)
+    assert tags.get("Name") == name, tags
+    for key, value in REQUIRED_TAGS.items():
+        assert tags.get(key) == value, (key, tags)
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """One site.yml run shared by this file's tests: they only read what it made."""
+    emulator.command("reset")
+    runner = Runner(playbook_env_for(emulator), tmp_path_factory.mktemp("state"))
+    run = runner.playbook("site.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    return runner
+
+
+@pytest.fixture
+def ec2(stack: Runner, emulator: Emulator):
+    return emulator.client("ec2")
+
+
+@pytest.fixture
+def provisioned(stack: Runner) -> Runner:
+    return stack
+
+
+def the_instance(ec2) -> dict:
+    reservations = ec2.describe_instances(
+        Filters=[*project_filter(), {"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    assert len(instances) == 1, instances
+    return instances[0]
+
+
+def test_site_creates_exactly_one_of_each_resource(provisioned, ec2):
+    assert count_project_resources(ec2) == {
+        "vpc": 1,
+        "subnet": 1,
+        "igw": 1,
+        "route_table": 1,
+        "security_group": 1,
+        "key_pair": 1,
+        "instance": 1,
+    }
+
+
+def test_network_has_the_documented_shape(provisioned, ec2):
+    (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
+    assert vpc["CidrBlock"] == "10.0.0.0/16"
+    assert_tagged(vpc, "devops-vpc")
+
+    (subnet,) = ec2.describe_subnets(Filters=project_filter())["Subnets"]
+    assert subnet["CidrBlock"] == "10.0.1.0/24"
+    assert subnet["VpcId"] == vpc["VpcId"]
+    assert subnet["MapPublicIpOnLaunch"] is True
+    assert subnet["AvailabilityZone"] == "eu-west-3a"
+    assert_tagged(subnet, "devops-public-subnet")
+
+    (igw,) = ec2.describe_internet_gateways(Filters=project_filter())["InternetGateways"]
+    assert [a["VpcId"] for a in igw["Attachments"]] == [vpc["VpcId"]]
+    assert_tagged(igw, "devops-igw")
+
+    (table,) = ec2.describe_route_tables(Filters=project_filter())["RouteTables"]
+    assert_tagged(table, "devops-public-rt")
+    default_routes = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    assert [r["GatewayId"] for r in default_routes] == [igw["InternetGatewayId"]]
+    assert [a["SubnetId"] for a in table["Associations"] if not a.get("Main")] == [
+        subnet["SubnetId"]
+    ]
+
+
+def test_security_group_opens_ssh_to_the_operator_only(provisioned, ec2):
+    (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    assert_tagged(group, "devops-sg")
+    sources = {
+        rule["FromPort"]: sorted(r["CidrIp"] for r in rule["IpRanges"])
+        for rule in group["IpPermissions"]
+    }
+    # The embedded default's operator is this machine.
+    assert sources == {22: ["127.0.0.1/32"], 80: ["0.0.0.0/0"], 8000: ["0.0.0.0/0"]}
+
+
+def test_key_pair_is_generated_locally_and_private_key_stays_private(provisioned, ec2):
+    state_dir = provisioned.state_dir
+    (key,) = ec2.describe_key_pairs(Filters=project_filter())["KeyPairs"]
+    assert key["KeyName"] == "devops-key"
+    assert_tagged(key, "devops-key")
+    private_key = state_dir / "keys" / "devops-key"
+    assert stat.S_IMODE(private_key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(private_key.parent.stat().st_mode) == 0o700
+    public_key = (state_dir / "keys" / "devops-key.pub").read_text().split()
+    assert public_key[0] == "ssh-ed25519"
+
+
+def test_instance_is_a_hardened_t3_micro_on_the_newest_ubuntu(provisioned, ec2):
+    instance = the_instance(ec2)
+    assert instance["InstanceType"] == "t3.micro"
+    assert instance["ImageId"] == NEWEST_UBUNTU_AMI
+    assert instance["KeyName"] == "devops-key"
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert instance.get("PublicIpAddress")
+    assert_tagged(instance, "devops-server")
+    (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]]
+    volume_ids = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
+    volumes = ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]
+    assert [(v["VolumeType"], v["Encrypted"], v["Size"]) for v in volumes] == [("gp3", True, 10)]
+
+
+def test_second_run_changes_nothing_and_creates_nothing(provisioned, ec2):
+    before = count_project_resources(ec2)
+    rerun = provisioned.playbook("site.yml")
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert rerun.changed == 0, rerun.recap()
+    assert count_project_resources(ec2) == before
+
+
+def test_a_different_image_never_launches_a_second_instance(provisioned, ec2):
+    first = the_instance(ec2)["InstanceId"]
+    rerun = provisioned.playbook("site.yml", "-e", f"aws_instance_ami_id={OLDER_UBUNTU_AMI}")
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert the_instance(ec2)["InstanceId"] == first
+
+
+def test_dynamic_inventory_lists_the_instance_with_connection_settings(provisioned, ec2):
+    instance = the_instance(ec2)
+    listing = provisioned.command("ansible-inventory", "--list")
+    assert listing.returncode == 0, listing.output
+    inventory = json.loads(listing.stdout)
+    assert inventory["aws_ec2"]["hosts"] == [instance["InstanceId"]]
+    assert instance["InstanceId"] in inventory["project_devops"]["hosts"]
+    assert instance["InstanceId"] in inventory["env_dev"]["hosts"]
+    connection = provisioned.command(
+        "ansible",
+        instance["InstanceId"],
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        '{"msg": "{{ ansible_host }} {{ ansible_user }} {{ ansible_ssh_private_key_file }}"}',
+    )
+    expected = f"{instance['PublicIpAddress']} ubuntu {provisioned.state_dir}/keys/devops-key"
+    assert expected in connection.output

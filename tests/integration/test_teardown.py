@@ -1,0 +1,155 @@
+"""teardown.yml: removes every project resource from any partial stack, twice in a row."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PROJECT, count_project_resources
+
+pytestmark = pytest.mark.slow
+
+NOTHING = {
+    "vpc": 0,
+    "subnet": 0,
+    "igw": 0,
+    "route_table": 0,
+    "security_group": 0,
+    "key_pair": 0,
+    "instance": 0,
+}
+
+
+def tag_spec(resource_type: str, name: str, project: str = PROJECT) -> list[dict]:
+    tags = [
+        {"Key": "Name", "Value": name},
+        {"Key": "Project", "Value": project},
+        {"Key": "Environment", "Value": "dev"},
+        {"Key": "ManagedBy", "Value": "ansible"},
+    ]
+    return [{"ResourceType": resource_type, "Tags": tags}]
+
+
+class PartialStack:
+    """Builds what an interrupted site.yml run leaves behind, one layer at a time."""
+
+    def __init__(self, ec2, project: str = PROJECT) -> None:
+        self.ec2 = ec2
+        self.project = project
+
+    def vpc(self) -> str:
+        return self.ec2.create_vpc(
+            CidrBlock="10.0.0.0/16", TagSpecifications=tag_spec("vpc", "devops-vpc", self.project)
+        )["Vpc"]["VpcId"]
+
+    def subnet(self, vpc_id: str) -> str:
+        return self.ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock="10.0.1.0/24",
+            AvailabilityZone="eu-west-3a",
+            TagSpecifications=tag_spec("subnet", "devops-public-subnet", self.project),
+        )["Subnet"]["SubnetId"]
+
+    def gateway(self, vpc_id: str) -> str:
+        igw = self.ec2.create_internet_gateway(
+            TagSpecifications=tag_spec("internet-gateway", "devops-igw", self.project)
+        )["InternetGateway"]["InternetGatewayId"]
+        self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+        return igw
+
+    def route_table(self, vpc_id: str, subnet_id: str, igw_id: str) -> str:
+        table = self.ec2.create_route_table(
+            VpcId=vpc_id,
+            TagSpecifications=tag_spec("route-table", "devops-public-rt", self.project),
+        )["RouteTable"]["RouteTableId"]
+        self.ec2.create_route(
+            RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
+        )
+        self.ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+        return table
+
+    def security_group(self, vpc_id: str) -> str:
+        return self.ec2.create_security_group(
+            GroupName="devops-sg",
+            Description="test",
+            VpcId=vpc_id,
+            TagSpecifications=tag_spec("security-group", "devops-sg", self.project),
+        )["GroupId"]
+
+    def key_pair(self) -> None:
+        self.ec2.create_key_pair(
+            KeyName=f"{self.project}-key", TagSpecifications=tag_spec("key-pair", "devops-key")
+        )
+
+    def all_but_the_instance(self) -> str:
+        vpc = self.vpc()
+        subnet = self.subnet(vpc)
+        igw = self.gateway(vpc)
+        self.route_table(vpc, subnet, igw)
+        self.security_group(vpc)
+        self.key_pair()
+        return vpc
+
+
+def teardown_passes(run_playbook) -> None:
+    run = run_playbook("teardown.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "nothing tagged Project=devops is left in eu-west-3" in run.output
+
+
+def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playbook, ec2, state_dir):
+    site = run_playbook("site.yml")
+    assert site.returncode == 0, site.output[-3000:]
+    assert count_project_resources(ec2)["instance"] == 1
+
+    teardown_passes(run_playbook)
+    assert count_project_resources(ec2) == NOTHING
+    # The local private key survives unless its removal is asked for.
+    assert (state_dir / "keys" / "devops-key").exists()
+
+    again = run_playbook("teardown.yml")
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed == 0, again.recap()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda stack: stack.vpc(), id="only-vpc"),
+        pytest.param(
+            lambda stack: [stack.subnet(vpc := stack.vpc()), stack.gateway(vpc)],
+            id="vpc-subnet-gateway",
+        ),
+        pytest.param(lambda stack: stack.all_but_the_instance(), id="all-but-the-instance"),
+        pytest.param(lambda stack: stack.key_pair(), id="only-key-pair"),
+    ],
+)
+def test_teardown_of_a_partial_stack_leaves_nothing(build, run_playbook, ec2):
+    build(PartialStack(ec2))
+    teardown_passes(run_playbook)
+    assert count_project_resources(ec2) == NOTHING
+
+
+def test_teardown_never_touches_other_projects_or_the_default_vpc(run_playbook, ec2):
+    other_vpc = PartialStack(ec2, project="other").vpc()
+    default_vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    PartialStack(ec2).all_but_the_instance()
+
+    teardown_passes(run_playbook)
+
+    remaining = {vpc["VpcId"] for vpc in ec2.describe_vpcs()["Vpcs"]}
+    assert other_vpc in remaining
+    assert {vpc["VpcId"] for vpc in default_vpcs} <= remaining
+
+
+def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):
+    keys = state_dir / "keys"
+    keys.mkdir()
+    for name in ("devops-key", "devops-key.pub"):
+        (keys / name).write_text("test key\n")
+
+    teardown_passes(run_playbook)
+    assert (keys / "devops-key").exists()
+
+    run = run_playbook("teardown.yml", "-e", "aws_teardown_remove_local_key=true")
+    assert run.returncode == 0, run.output[-3000:]
+    assert not (keys / "devops-key").exists()
+    assert not (keys / "devops-key.pub").exists()

@@ -1,0 +1,154 @@
+"""Fixtures for the unit tests of the project's modules: fake AWS, moto in process."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.client
+import botocore.loaders
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from module_harness import REGION
+from moto import mock_aws
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_botocore_loader():
+    """One botocore data loader for the whole run.
+
+    Each module run builds new boto3 sessions, as a real module process does, and each new
+    session parses the service models again (a third of a second for EC2). Sharing the loader
+    (it caches what it parsed) keeps the suite fast without changing what the modules do.
+    """
+    loaders: dict[Any, botocore.loaders.Loader] = {}
+
+    def create_loader(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = botocore.loaders.create_loader(search_path_string)
+        return loaders[search_path_string]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", create_loader)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake credentials, a fixed region, and nothing from the developer's own AWS setup.
+
+    AWS_ENDPOINT_URL (set by the embedded default) would send the calls to a real emulator
+    instead of moto in process.
+    """
+    for name in list(os.environ):
+        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
+            monkeypatch.delenv(name)
+    for name in (
+        "AWS_URL",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_REGION",
+        "AWS_CA_BUNDLE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    # moto's 1,300 default AMIs cost a second per test; tests register the image they need.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture
+def aws():
+    """moto in process for the whole test."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ec2(aws):
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def restricted_credentials(aws, monkeypatch: pytest.MonkeyPatch):
+    """Make moto enforce IAM, and return keys of a user allowed only ``actions``.
+
+    The user is created with enforcement still off; every request after that is checked.
+    """
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    def make(actions: list[str]) -> dict[str, str]:
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="restricted")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
+        iam.put_user_policy(
+            UserName="restricted", PolicyName="only", PolicyDocument=json.dumps(policy)
+        )
+        key = iam.create_access_key(UserName="restricted")["AccessKey"]
+        monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        return {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}
+
+    return make
+
+
+def _patch_operation(monkeypatch: pytest.MonkeyPatch, operation: str, answer) -> None:
+    """Route one AWS operation to ``answer(self, api_params)``; the others go on as usual."""
+    original = botocore.client.BaseClient._make_api_call
+
+    def api_call(self, operation_name, api_params):
+        if operation_name == operation:
+            return answer(self, api_params)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", api_call)
+
+
+@pytest.fixture
+def aws_error(monkeypatch: pytest.MonkeyPatch):
+    """Make one operation (e.g. "GetCallerIdentity") fail with an AWS error code.
+
+    For refusals moto cannot produce (its IAM layer never denies GetCallerIdentity, and answers
+    JSON services in XML).
+    """
+
+    def make(operation: str, code: str, message: str = "denied by test", status: int = 403):
+        def fail(client, api_params):
+            error = {"Error": {"Code": code, "Message": message}}
+            error["ResponseMetadata"] = {"HTTPStatusCode": status}
+            raise ClientError(error, operation)
+
+        _patch_operation(monkeypatch, operation, fail)
+
+    return make
+
+
+@pytest.fixture
+def aws_answer(monkeypatch: pytest.MonkeyPatch):
+    """Make one operation return ``response`` (e.g. a root ARN moto would never give)."""
+
+    def make(operation: str, response: dict[str, Any]) -> None:
+        _patch_operation(monkeypatch, operation, lambda client, api_params: response)
+
+    return make
+
+
+@pytest.fixture
+def no_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any request to AWS fails the test: option checks must come first."""
+
+    def refuse(self, operation_name, api_params):
+        raise AssertionError(f"unexpected AWS call {operation_name}")
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)

@@ -1,0 +1,124 @@
+"""account_guard against moto in process."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from module_harness import ACCOUNT_ID, REGION, run_module
+
+ROOT_ARN = f"arn:aws:iam::{ACCOUNT_ID}:root"
+
+
+def guard(check_mode: bool = False, **args) -> dict:
+    return run_module("account_guard", args, check_mode=check_mode)
+
+
+def test_reports_identity_partition_and_region(aws):
+    boto3.client("iam", region_name="us-east-1").create_account_alias(AccountAlias="devops-sandbox")
+    result = guard()
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["changed"] is False
+    assert result["account_id"] == ACCOUNT_ID
+    assert result["arn"].startswith(f"arn:aws:sts::{ACCOUNT_ID}:")
+    assert result["user_id"]
+    assert result["account_alias"] == "devops-sandbox"
+    assert (result["partition"], result["region"]) == ("aws", REGION)
+
+
+def test_check_mode_gives_the_same_answer(aws):
+    result = guard(check_mode=True)
+    assert result["changed"] is False
+    assert result["account_id"] == ACCOUNT_ID
+    assert result["account_alias"] is None
+
+
+def test_root_credentials_are_refused(aws, aws_answer):
+    aws_answer("GetCallerIdentity", {"Account": ACCOUNT_ID, "Arn": ROOT_ARN, "UserId": ACCOUNT_ID})
+    result = guard()
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"Refusing the root user of account {ACCOUNT_ID} ({ROOT_ARN}): use an IAM user or role "
+        "(or set allow_root: true)"
+    )
+
+
+def test_root_credentials_allowed_on_request(aws, aws_answer):
+    aws_answer("GetCallerIdentity", {"Account": ACCOUNT_ID, "Arn": ROOT_ARN, "UserId": ACCOUNT_ID})
+    result = guard(allow_root=True)
+    assert result.get("failed") is not True
+    assert result["arn"] == ROOT_ARN
+
+
+def test_other_account_is_refused(aws):
+    result = guard(allowed_account_ids=["111122223333"])
+    assert result["failed"] is True
+    assert f"Account {ACCOUNT_ID} is not in allowed_account_ids (111122223333)" in result["msg"]
+
+
+def test_unknown_region_suggests_close_names(aws):
+    result = guard(region="eu-wset-3")
+    assert result["failed"] is True
+    assert result["msg"].startswith("Unknown AWS region 'eu-wset-3': did you mean eu-west-3")
+    assert "\n" not in result["msg"]
+
+
+def test_region_not_enabled_for_the_account(aws):
+    result = guard(region="ap-east-1")  # an opt-in region, not enabled in moto's account
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"Region ap-east-1 is not enabled for account {ACCOUNT_ID}")
+
+
+def test_region_checked_against_botocore_when_describe_regions_is_denied(restricted_credentials):
+    keys = restricted_credentials(["sts:GetCallerIdentity", "iam:ListAccountAliases"])
+    good = guard(**keys)
+    assert good.get("failed") is not True, good.get("msg")
+    assert "ec2:DescribeRegions" in str(good["warnings"])
+    bad = guard(region="eu-wset-3", **keys)
+    assert bad["failed"] is True
+    assert "did you mean eu-west-3" in bad["msg"]
+
+
+def test_alias_denied_is_a_warning_not_a_failure(restricted_credentials):
+    keys = restricted_credentials(["sts:GetCallerIdentity", "ec2:DescribeRegions"])
+    result = guard(**keys)
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["account_alias"] is None
+    assert "iam:ListAccountAliases" in str(result["warnings"])
+
+
+def test_missing_credentials(monkeypatch: pytest.MonkeyPatch):
+    # no moto: botocore gives up before sending anything
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup
+    result = guard()
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        "or run `aws sso login`"
+    )
+
+
+def test_missing_region(aws, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    result = guard()
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "No AWS region set: set the region option, AWS_REGION or AWS_DEFAULT_REGION"
+    )
+
+
+def test_rejected_credentials(aws, aws_error):
+    aws_error("GetCallerIdentity", "InvalidClientTokenId", "The security token is invalid")
+    result = guard()
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        "AWS rejected the credentials while trying to identify the caller"
+    )
+
+
+def test_expired_credentials(aws, aws_error):
+    aws_error("GetCallerIdentity", "ExpiredToken", "The security token has expired", status=400)
+    result = guard()
+    assert result["failed"] is True
+    assert result["msg"].startswith("The AWS credentials have expired (ExpiredToken)")

@@ -1,0 +1,76 @@
+"""The modules' documentation renders and agrees with their argument_spec."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from module_harness import ROOT, load_module
+
+MODULES = ["account_guard", "budget_alert", "tag_compliance"]
+
+
+class SpecCaptured(Exception):
+    def __init__(self, spec: dict) -> None:
+        super().__init__("argument_spec captured")
+        self.spec = spec
+
+
+def argument_spec_of(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The module's own options, as main() declares them (AnsibleAWSModule adds the AWS ones)."""
+    module = load_module(name)
+
+    def capture(**kwargs):
+        raise SpecCaptured(kwargs["argument_spec"])
+
+    monkeypatch.setattr(module, "AnsibleAWSModule", capture)
+    with pytest.raises(SpecCaptured) as captured:
+        module.main()
+    return captured.value.spec
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_documentation_matches_argument_spec(name, monkeypatch: pytest.MonkeyPatch):
+    module = load_module(name)
+    documented = yaml.safe_load(module.DOCUMENTATION)
+    assert documented["module"] == name
+    options = documented["options"]
+    spec = argument_spec_of(name, monkeypatch)
+    assert set(options) == set(spec)
+    for option, declared in spec.items():
+        doc = options[option]
+        assert doc.get("type", "str") == declared.get("type", "str"), option
+        assert doc.get("default") == declared.get("default"), option
+        assert doc.get("choices") == declared.get("choices"), option
+        assert doc.get("required", False) == declared.get("required", False), option
+        assert doc.get("elements") == declared.get("elements"), option
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples_and_return_are_yaml(name):
+    module = load_module(name)
+    examples = yaml.safe_load(module.EXAMPLES)
+    assert examples and all(name in task for task in examples)
+    returned = yaml.safe_load(module.RETURN)
+    assert all("description" in value and "returned" in value for value in returned.values())
+
+
+def test_ansible_doc_renders_from_the_project_root():
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    ansible_doc = Path(sys.executable).parent / "ansible-doc"
+    completed = subprocess.run(
+        [str(ansible_doc), "-t", "module", *MODULES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for name in MODULES:
+        assert f"MODULE {name}" in completed.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")

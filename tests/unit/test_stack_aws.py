@@ -1,0 +1,128 @@
+"""The shared module_utils: client factory, retries, error translator."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.module_utils.stack_aws import (
+    NO_CREDENTIALS_MSG,
+    aws_retry,
+    budgets_client,
+    explain_aws_error,
+    partition_of_region,
+)
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.amazon.aws.plugins.module_utils import cloud
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+
+def client_error(code: str, status: int = 400, message: str = "nope") -> ClientError:
+    error = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(error, "AnyOperation")
+
+
+def aws_module(**args) -> AnsibleAWSModule:
+    with patch_module_args(args):
+        return AnsibleAWSModule(argument_spec={})
+
+
+# ---------------------------------------------------------------- clients
+
+
+def test_budgets_client_is_global_but_keeps_the_endpoint(monkeypatch: pytest.MonkeyPatch):
+    client = budgets_client(aws_module(region="eu-west-3"))
+    assert client.meta.region_name in ("us-east-1", "aws-global")  # botocore's name for it
+    assert client.meta.endpoint_url == "https://budgets.amazonaws.com"
+
+    option = budgets_client(aws_module(region="eu-west-3", endpoint_url="http://127.0.0.1:4566"))
+    assert option.meta.endpoint_url == "http://127.0.0.1:4566"
+
+    monkeypatch.setenv("AWS_URL", "http://127.0.0.1:4567")  # amazon.aws's own variable
+    assert budgets_client(aws_module()).meta.endpoint_url == "http://127.0.0.1:4567"
+
+
+def test_botocore_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")  # the embedded default's
+    assert budgets_client(aws_module()).meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("eu-west-3", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("nowhere", "aws"),
+    ],
+)
+def test_partition_of_region(region, partition):
+    assert partition_of_region(region) == partition
+
+
+# ---------------------------------------------------------------- retries
+
+
+def test_throttling_is_retried_with_backoff(monkeypatch: pytest.MonkeyPatch):
+    sleeps: list[float] = []
+    monkeypatch.setattr(cloud.time, "sleep", sleeps.append)
+    calls = []
+
+    @aws_retry()
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise client_error("ThrottlingException")  # Budgets' spelling
+        return "done"
+
+    assert flaky() == "done"
+    assert len(calls) == 3
+    assert len(sleeps) == 2
+
+
+def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(cloud.time, "sleep", lambda _: pytest.fail("slept"))
+
+    @aws_retry()
+    def denied():
+        raise client_error("AccessDeniedException")
+
+    with pytest.raises(ClientError):
+        denied()
+
+
+# ---------------------------------------------------------------- error translator
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            client_error("AccessDeniedException"),
+            "Access denied while trying to read budget 'b': the credentials need the "
+            "budgets:ViewBudget permission (AccessDeniedException)",
+        ),
+        (client_error("UnauthorizedOperation"), "need the budgets:ViewBudget permission"),
+        (
+            client_error("403", status=403, message="<?xml ..."),
+            "need the budgets:ViewBudget permission",
+        ),
+        (client_error("InvalidClientTokenId", 403), "AWS rejected the credentials while trying to"),
+        (client_error("ExpiredToken"), "The AWS credentials have expired (ExpiredToken)"),
+        (
+            client_error("ValidationException", message="bad\nthing"),
+            "Could not read budget 'b': ValidationException: bad",
+        ),
+        (NoCredentialsError(), NO_CREDENTIALS_MSG),
+        (
+            EndpointConnectionError(endpoint_url="http://127.0.0.1:4566/"),
+            "Could not reach the AWS endpoint while trying to read budget 'b'",
+        ),
+    ],
+)
+def test_errors_become_one_line(exc, expected):
+    message = explain_aws_error(exc, "read budget 'b'", "budgets:ViewBudget")
+    assert expected in message
+    assert "\n" not in message

@@ -1,0 +1,409 @@
+"""tag_compliance against moto in process: the project's stack, the default VPC and a neighbour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from module_harness import run_module
+
+TAGS = {"Project": "devops", "Environment": "dev"}
+RULES = {
+    "required_tags": TAGS,
+    "allowed_values": {"Environment": ["dev", "staging", "prod"]},
+}
+STACK_TYPES = {
+    "vpc",
+    "subnet",
+    "route-table",
+    "internet-gateway",
+    "security-group",
+    "instance",
+    "volume",
+    "network-interface",
+    "key-pair",
+}
+
+
+def tag_specs(*types: str, tags: dict[str, str] | None = None) -> list[dict]:
+    tags = TAGS if tags is None else tags
+    return [
+        {"ResourceType": t, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        for t in types
+    ]
+
+
+def tags_of(ec2, resource_id: str) -> dict[str, str]:
+    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
+    return {t["Key"]: t["Value"] for t in found}
+
+
+@dataclass
+class Stack:
+    vpc: str
+    subnet: str
+    route_table: str
+    igw: str
+    sg: str
+    instance: str
+    key_pair: str
+    default_subnet: str
+    default_instance: str
+    other_vpc: str
+    other_subnet: str
+
+
+def run_instance(ec2, subnet: str, tags: dict[str, str] | None, **extra) -> str:
+    image = ec2.register_image(
+        Name=f"test-image-{subnet}",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"]
+    specs = tag_specs("instance", "volume", tags=tags) if tags else []
+    kwargs = {"TagSpecifications": specs} if specs else {}
+    return ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        SubnetId=subnet,
+        **kwargs,
+        **extra,
+    )["Instances"][0]["InstanceId"]
+
+
+def tag_instance_interfaces(ec2, instance: str) -> None:
+    """What the project does after ec2_instance, which does not tag the interface."""
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance]}]
+    )["NetworkInterfaces"]
+    ec2.create_tags(
+        Resources=[e["NetworkInterfaceId"] for e in enis],
+        Tags=[{"Key": k, "Value": v} for k, v in TAGS.items()],
+    )
+
+
+@pytest.fixture
+def stack(ec2) -> Stack:
+    """A compliant project stack, plus untagged resources in the default VPC and another VPC."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=tag_specs("vpc"))["Vpc"][
+        "VpcId"
+    ]
+    subnet = ec2.create_subnet(
+        VpcId=vpc, CidrBlock="10.0.1.0/24", TagSpecifications=tag_specs("subnet")
+    )["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway(TagSpecifications=tag_specs("internet-gateway"))
+    igw_id = igw["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc)
+    route_table = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag_specs("route-table"))
+    rtb = route_table["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
+    sg = ec2.create_security_group(
+        GroupName="devops-web",
+        Description="web",
+        VpcId=vpc,
+        TagSpecifications=tag_specs("security-group"),
+    )["GroupId"]
+    key = ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
+    instance = run_instance(ec2, subnet, TAGS, SecurityGroupIds=[sg])
+    tag_instance_interfaces(ec2, instance)
+
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    default_subnet = ec2.create_subnet(VpcId=default_vpc["VpcId"], CidrBlock="172.31.200.0/24")
+    default_subnet_id = default_subnet["Subnet"]["SubnetId"]
+    default_instance = run_instance(ec2, default_subnet_id, None)
+
+    other_vpc = ec2.create_vpc(
+        CidrBlock="10.1.0.0/16", TagSpecifications=tag_specs("vpc", tags={"Project": "other"})
+    )["Vpc"]["VpcId"]
+    other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    return Stack(
+        vpc,
+        subnet,
+        rtb,
+        igw_id,
+        sg,
+        instance,
+        key["KeyPairId"],
+        default_subnet_id,
+        default_instance,
+        other_vpc,
+        other_subnet,
+    )
+
+
+def audit(**extra) -> dict:
+    return run_module(
+        "tag_compliance",
+        dict(
+            {"vpc_filters": {"tag:Project": "devops"}, "key_names": ["devops-key"]},
+            **RULES,
+            **extra,
+        ),
+    )
+
+
+def enforce(check_mode: bool = False, **extra) -> dict:
+    return run_module(
+        "tag_compliance",
+        dict({"mode": "enforce", "vpc_filters": {"tag:Project": "devops"}}, **RULES, **extra),
+        check_mode=check_mode,
+    )
+
+
+# ---------------------------------------------------------------- audit
+
+
+def test_compliant_stack_passes_and_covers_every_type(stack):
+    result = audit()
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["violations"] == []
+    assert result["vpc_id"] == stack.vpc
+    assert {r["resource_type"] for r in result["resources"]} == STACK_TYPES
+    ids = {r["resource_id"] for r in result["resources"]}
+    assert {
+        stack.subnet,
+        stack.route_table,
+        stack.igw,
+        stack.sg,
+        stack.instance,
+        stack.key_pair,
+    } <= ids
+
+
+def test_aws_created_defaults_are_skipped_unless_asked(stack, ec2):
+    main_rtb = ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [stack.vpc]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"][0]["RouteTableId"]
+    result = audit(include_vpc_defaults=True)
+    assert result["failed"] is True
+    found = {(v["resource_type"], v["resource_id"]) for v in result["violations"]}
+    default_sg = [
+        v["resource_id"] for v in result["violations"] if v["resource_type"] == "security-group"
+    ]
+    assert ("route-table", main_rtb) in found
+    assert len(default_sg) == 1 and default_sg[0] != stack.sg
+    assert len(found) == 2
+
+
+def test_untagged_subnet_is_exactly_one_violation(stack, ec2):
+    subnet = ec2.create_subnet(VpcId=stack.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    result = audit()
+    assert result["failed"] is True
+    assert result["violations"] == [
+        {
+            "resource_id": subnet,
+            "resource_type": "subnet",
+            "missing_keys": ["Project", "Environment"],
+            "bad_values": {},
+        }
+    ]
+    assert result["msg"] == (
+        f"1 tag violation(s) in {stack.vpc}: subnet {subnet}: missing Project, Environment"
+    )
+
+
+def test_instance_with_bad_environment_value(stack, ec2):
+    ec2.create_tags(Resources=[stack.instance], Tags=[{"Key": "Environment", "Value": "qa"}])
+    result = audit()
+    assert result["failed"] is True
+    assert [
+        (v["resource_id"], v["bad_values"], v["missing_keys"]) for v in result["violations"]
+    ] == [(stack.instance, {"Environment": "qa"}, [])]
+    assert f"instance {stack.instance}: Environment=qa not in dev|staging|prod" in result["msg"]
+
+
+def test_required_keys_without_value(stack, ec2):
+    for cidr in ("10.0.2.0/24", "10.0.3.0/24"):  # eleven resources in all
+        ec2.create_subnet(VpcId=stack.vpc, CidrBlock=cidr, TagSpecifications=tag_specs("subnet"))
+    result = audit(required_keys=["Owner"])
+    assert result["failed"] is True
+    assert len(result["violations"]) == len(result["resources"])
+    assert all(v["missing_keys"] == ["Owner"] for v in result["violations"])
+    assert len(result["violations"]) == 11
+    assert result["msg"].endswith("... and 1 more (see violations)")  # stays one short line
+
+
+def test_default_and_other_vpcs_are_never_reported(stack):
+    result = audit()
+    ids = {r["resource_id"] for r in result["resources"]}
+    assert not ids & {
+        stack.default_subnet,
+        stack.default_instance,
+        stack.other_vpc,
+        stack.other_subnet,
+    }
+
+
+def test_default_vpc_is_refused(stack, ec2):
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    result = run_module("tag_compliance", dict({"vpc_id": default_vpc["VpcId"]}, **RULES))
+    assert result["failed"] is True
+    assert (
+        result["msg"]
+        == f"{default_vpc['VpcId']} is the default VPC: it is never audited nor tagged"
+    )
+
+
+def test_vpc_must_be_found_exactly_once(stack):
+    unknown = run_module("tag_compliance", dict({"vpc_id": "vpc-0000000000000000f"}, **RULES))
+    assert unknown["failed"] is True
+    assert unknown["msg"] == "VPC vpc-0000000000000000f does not exist in region eu-west-3"
+
+    several = run_module(
+        "tag_compliance",
+        dict({"vpc_filters": {"cidr-block": ["10.0.0.0/16", "10.1.0.0/16"]}}, **RULES),
+    )
+    assert several["failed"] is True
+    assert "must match exactly one non-default VPC" in several["msg"]
+    assert stack.vpc in several["msg"] and stack.other_vpc in several["msg"]
+
+
+def test_missing_key_pair_is_a_warning(stack):
+    result = audit(key_names=["devops-key", "gone-key"])
+    assert result.get("failed") is not True
+    assert "gone-key" in str(result["warnings"])
+
+
+# ---------------------------------------------------------------- enforce
+
+
+def test_enforce_check_mode_then_fix_then_unchanged(stack, ec2):
+    subnet = ec2.create_subnet(VpcId=stack.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    key_pair = ec2.create_key_pair(KeyName="devops-key-2")["KeyPairId"]
+    ec2.create_tags(Resources=[stack.sg], Tags=[{"Key": "Environment", "Value": "prod"}])
+    keys = {"key_names": ["devops-key", "devops-key-2"]}
+
+    predicted = enforce(check_mode=True, **keys)
+    assert predicted["changed"] is True
+    assert predicted["fixed"] == [
+        {"resource_id": subnet, "resource_type": "subnet", "added_tags": TAGS},
+        {"resource_id": key_pair, "resource_type": "key-pair", "added_tags": TAGS},
+    ]
+    assert tags_of(ec2, subnet) == {}
+
+    fixed = enforce(**keys)
+    assert fixed["changed"] is True
+    assert fixed["unfixable"] == []
+    assert tags_of(ec2, subnet) == TAGS
+    assert tags_of(ec2, key_pair) == TAGS
+    assert tags_of(ec2, stack.sg)["Environment"] == "prod"  # an allowed value stays as it is
+
+    again = enforce(**keys)
+    assert again["changed"] is False
+    assert again["violations"] == []
+    assert audit().get("failed") is not True
+
+
+def test_enforce_adds_missing_keys_but_never_overwrites_a_value(stack, ec2):
+    subnet = ec2.create_subnet(VpcId=stack.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    ec2.create_tags(Resources=[stack.instance], Tags=[{"Key": "Environment", "Value": "qa"}])
+    result = enforce(required_keys=["Owner"])
+    assert result["failed"] is True
+    assert result["changed"] is True
+    assert tags_of(ec2, subnet) == TAGS
+    assert tags_of(ec2, stack.instance)["Environment"] == "qa"
+    unfixable = {v["resource_id"]: v for v in result["unfixable"]}
+    assert unfixable[stack.instance]["bad_values"] == {"Environment": "qa"}
+    assert unfixable[subnet]["missing_keys"] == ["Owner"]
+    assert result["msg"].startswith("added missing tags on 1 resource(s), but")
+
+
+def test_enforce_never_tags_the_default_or_another_vpc(stack, ec2):
+    enforce()
+    for resource in (stack.default_subnet, stack.default_instance, stack.other_subnet):
+        assert tags_of(ec2, resource) == {}
+    assert tags_of(ec2, stack.other_vpc) == {"Project": "other"}
+
+
+def test_enforce_denied_names_create_tags(stack, ec2, restricted_credentials):
+    ec2.create_subnet(VpcId=stack.vpc, CidrBlock="10.0.2.0/24")
+    keys = restricted_credentials(["ec2:Describe*"])
+    result = enforce(**keys)
+    assert result["failed"] is True
+    assert "the credentials need the ec2:CreateTags permission" in result["msg"]
+
+
+def test_audit_denied_names_describe_permission(stack, restricted_credentials):
+    keys = restricted_credentials(["sts:GetCallerIdentity"])
+    result = audit(**keys)
+    assert result["failed"] is True
+    assert "ec2:DescribeVpcs" in result["msg"]
+
+
+# ---------------------------------------------------------------- refused before any call
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            {"required_tags": {"Environment": "test"}, "allowed_values": {"Environment": ["dev"]}},
+            "required_tags.Environment='test' is not in allowed_values.Environment ['dev']",
+        ),
+        ({"required_tags": {"aws:cloudformation": "x"}}, "'aws:' is reserved"),
+        ({"required_keys": []}, "no rule given"),
+        ({"vpc_filters": {}, "required_keys": ["Owner"]}, "vpc_filters is empty"),
+    ],
+)
+def test_bad_rules_fail_before_any_aws_call(no_aws_calls, args, expected):
+    where = {} if "vpc_filters" in args else {"vpc_id": "vpc-1"}
+    result = run_module("tag_compliance", dict(where, **args))
+    assert result["failed"] is True
+    assert expected in result["msg"]
+
+
+def test_vpc_id_and_filters_are_exclusive(aws):
+    result = run_module(
+        "tag_compliance",
+        dict({"vpc_id": "vpc-1", "vpc_filters": {"tag:Project": "devops"}}, **RULES),
+    )
+    assert result["failed"] is True
+    assert "mutually exclusive" in result["msg"]
+
+
+# ---------------------------------------------------------------- leftovers
+
+
+def leftovers() -> dict:
+    return run_module("tag_compliance", {"mode": "leftovers", "tags": {"Project": "devops"}})
+
+
+def test_leftovers_lists_the_whole_stack(stack):
+    result = leftovers()
+    assert result["failed"] is True
+    assert {r["resource_type"] for r in result["leftovers"]} == STACK_TYPES
+    assert stack.other_vpc not in {r["resource_id"] for r in result["leftovers"]}
+    assert result["msg"].startswith(
+        f"{len(result['leftovers'])} resource(s) still tagged Project=devops"
+    )
+
+
+def test_leftovers_passes_on_an_empty_account(aws):
+    result = leftovers()
+    assert result.get("failed") is not True
+    assert result["leftovers"] == []
+    assert result["changed"] is False
+
+
+def test_leftovers_finds_one_remaining_resource(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    instance = run_instance(ec2, subnet, TAGS)
+    ec2.terminate_instances(InstanceIds=[instance])  # gone, even if its tags still show
+    ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
+    result = leftovers()
+    assert result["failed"] is True
+    assert [(r["resource_type"], r["name"]) for r in result["leftovers"]] == [
+        ("key-pair", "devops-key")
+    ]
+
+
+def test_leftovers_finds_other_types_through_describe_tags(ec2):
+    allocation = ec2.allocate_address(Domain="vpc", TagSpecifications=tag_specs("elastic-ip"))
+    result = leftovers()
+    assert result["failed"] is True
+    assert [r["resource_id"] for r in result["leftovers"]] == [allocation["AllocationId"]]
