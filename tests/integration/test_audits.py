@@ -1,0 +1,71 @@
+"""The audits that close site.yml: the billing alert exists and the tagging rules hold."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Emulator, Runner, playbook_env_for, project_filter
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    emulator.command("reset")
+    runner = Runner(playbook_env_for(emulator), tmp_path_factory.mktemp("state"))
+    run = runner.playbook("site.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "tagging rules: 0 violation(s)" in run.output
+    return runner
+
+
+def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, emulator):
+    budgets = emulator.client("budgets", region="us-east-1")
+    budget = budgets.describe_budget(AccountId="123456789012", BudgetName="devops-monthly-cost")
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": "5.0", "Unit": "USD"}
+    assert budget["Budget"]["TimeUnit"] == "MONTHLY"
+    assert budget["Budget"]["BudgetType"] == "COST"
+    notifications = budgets.describe_notifications_for_budget(
+        AccountId="123456789012", BudgetName="devops-monthly-cost"
+    )["Notifications"]
+    assert sorted((n["NotificationType"], n["Threshold"]) for n in notifications) == [
+        ("ACTUAL", 80.0),
+        ("FORECASTED", 100.0),
+    ]
+
+
+def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, emulator):
+    ec2 = emulator.client("ec2")
+    (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
+    stray = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
+
+    audit = stack.playbook("playbooks/audit.yml")
+    assert audit.returncode != 0
+    error = [line for line in audit.output.splitlines() if line.startswith("[ERROR]")][-1]
+    assert stray in error
+    assert error.count("subnet-") == 1  # exactly that one resource
+
+    # Enforce can add the project's tags; Name has no known value, so it stays reported.
+    enforce = stack.playbook(
+        "playbooks/audit.yml",
+        "-e",
+        "aws_tag_audit_mode=enforce",
+        "-e",
+        '{"aws_tag_audit_required_keys": []}',
+    )
+    assert enforce.returncode == 0, enforce.output[-3000:]
+    assert enforce.changed == 1
+    tags = {
+        t["Key"]: t["Value"] for t in ec2.describe_subnets(SubnetIds=[stray])["Subnets"][0]["Tags"]
+    }
+    assert tags == {"Project": "devops", "Environment": "dev", "ManagedBy": "ansible"}
+
+    again = stack.playbook(
+        "playbooks/audit.yml",
+        "-e",
+        "aws_tag_audit_mode=enforce",
+        "-e",
+        '{"aws_tag_audit_required_keys": []}',
+    )
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed == 0
+    ec2.delete_subnet(SubnetId=stray)

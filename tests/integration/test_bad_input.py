@@ -1,0 +1,182 @@
+"""Bad input: each one refused before anything is created, with one line that says what to fix."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import Emulator
+
+pytestmark = pytest.mark.slow
+
+ROOT_IDENTITY = (
+    '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+    "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:root</Arn>"
+    "<UserId>123456789012</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
+    "<ResponseMetadata><RequestId>root-test</RequestId></ResponseMetadata>"
+    "</GetCallerIdentityResponse>"
+)
+
+
+class RootIdentityProxy(BaseHTTPRequestHandler):
+    """Forwards to the emulator, but answers STS GetCallerIdentity as the account's root user.
+
+    The emulator cannot hand out root credentials, so this stands in for them.
+    """
+
+    upstream = ""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if b"Action=GetCallerIdentity" in body:
+            self.reply(200, ROOT_IDENTITY.encode(), "text/xml")
+            return
+        request = urllib.request.Request(
+            self.upstream + self.path,
+            data=body,
+            method="POST",
+            headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self.reply(response.status, response.read(), response.headers["Content-Type"])
+        except urllib.error.HTTPError as error:
+            self.reply(error.code, error.read(), error.headers["Content-Type"])
+
+    def reply(self, status: int, payload: bytes, content_type: str | None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type or "text/xml")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def root_endpoint(fresh_emulator: Emulator) -> Iterator[str]:
+    handler = type("Handler", (RootIdentityProxy,), {"upstream": fresh_emulator.url})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+
+BAD_INPUTS = [
+    # (id, extra vars or None, environment overrides, what the error line must say)
+    (
+        "malformed-vpc-cidr",
+        {"aws_network_vpc_cidr": "10.0.0.0/33"},
+        {},
+        "aws_network_vpc_cidr=10.0.0.0/33 is not a valid network CIDR",
+    ),
+    (
+        "vpc-cidr-not-a-network",
+        {"aws_network_vpc_cidr": "banana"},
+        {},
+        "aws_network_vpc_cidr=banana is not a valid network CIDR",
+    ),
+    (
+        "vpc-cidr-with-host-bits",
+        {"aws_network_vpc_cidr": "10.0.0.1/16"},
+        {},
+        "with the host bits at zero",
+    ),
+    (
+        "subnet-outside-the-vpc",
+        {"aws_network_subnet_cidr": "10.1.1.0/24"},
+        {},
+        "aws_network_subnet_cidr=10.1.1.0/24 is outside aws_network_vpc_cidr=10.0.0.0/16",
+    ),
+    (
+        "ssh-open-to-the-world",
+        {"aws_security_group_ssh_cidrs": ["0.0.0.0/0"]},
+        {},
+        "SSH would be open to the world",
+    ),
+    ("unknown-region", None, {"AWS_REGION": "xx-nowhere-1"}, "Unknown AWS region 'xx-nowhere-1'"),
+    ("missing-credentials", None, NO_CREDENTIALS, "No AWS credentials found"),
+    (
+        "invalid-instance-type",
+        {"aws_instance_type": "t3micro"},
+        {},
+        "aws_instance_type='t3micro' is not an EC2 instance type name",
+    ),
+    (
+        "uppercase-instance-type",
+        {"aws_instance_type": "T3.MICRO"},
+        {},
+        "is not an EC2 instance type name",
+    ),
+    (
+        "budget-limit-zero",
+        {"aws_budget_limit_usd": 0},
+        {},
+        "the monthly limit must be greater than 0 USD",
+    ),
+    (
+        "malformed-e-mail",
+        None,
+        {"BUDGET_ALERT_EMAIL": "not-an-address"},
+        "give at least one valid e-mail address",
+    ),
+    (
+        "environment-outside-the-set",
+        {"project_environment": "qa"},
+        {},
+        "project_environment='qa' is not one of dev, staging, prod",
+    ),
+    ("duplicated-port", {"aws_security_group_api_port": 80}, {}, "ports must be distinct"),
+    ("empty-project-name", None, {"PROJECT_NAME": ""}, "project_name='' is not usable"),
+]
+
+
+def assert_nothing_created(emulator: Emulator) -> None:
+    ec2 = emulator.client("ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]
+    assert vpcs == []
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert (
+        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["devops-sg"]}])[
+            "SecurityGroups"
+        ]
+        == []
+    )
+    budgets = emulator.client("budgets", region="us-east-1")
+    assert budgets.describe_budgets(AccountId="123456789012").get("Budgets", []) == []
+
+
+def error_line(output: str) -> str:
+    errors = [line for line in output.splitlines() if line.startswith("[ERROR]")]
+    assert errors, output[-3000:]
+    return errors[-1]
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "env", "expected"),
+    [pytest.param(v, e, x, id=name) for name, v, e, x in BAD_INPUTS],
+)
+def test_bad_input_is_refused_before_anything_is_created(
+    extra_vars, env, expected, run_playbook, fresh_emulator
+):
+    import json
+
+    args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
+    run = run_playbook("site.yml", *args, env=env)
+    assert run.returncode != 0
+    assert expected in error_line(run.output)
+    assert_nothing_created(fresh_emulator)
+
+
+def test_root_credentials_are_refused(run_playbook, fresh_emulator, root_endpoint):
+    run = run_playbook("site.yml", env={"AWS_ENDPOINT_URL": root_endpoint})
+    assert run.returncode != 0
+    assert "Refusing the root user of account 123456789012" in error_line(run.output)
+    assert_nothing_created(fresh_emulator)
