@@ -1,0 +1,50 @@
+"""Every variable a user can set is validated by its role and documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ROLES = sorted(p.parent.parent for p in REPO_ROOT.glob("roles/*/defaults/main.yml"))
+GROUP_VARS = sorted(REPO_ROOT.glob("inventory/group_vars/**/*.yml"))
+
+
+def variables_in(path: Path) -> set[str]:
+    return set(yaml.safe_load(path.read_text()) or {})
+
+
+def documented(variable: str, *readmes: Path) -> bool:
+    text = "\n".join(p.read_text() for p in readmes if p.exists())
+    wildcards = re.findall(r"`([a-z_]+)_\*`", text)
+    return f"`{variable}`" in text or any(variable.startswith(w + "_") for w in wildcards)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_default_is_in_the_role_argument_spec(role: Path):
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    declared = set(specs["main"]["options"])
+    assert variables_in(role / "defaults" / "main.yml") <= declared
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_variable_is_prefixed_with_the_role_name(role: Path):
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    for entry in specs.values():
+        for name in entry["options"]:
+            assert name.startswith(f"{role.name}_"), name
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_default_is_documented(role: Path):
+    for variable in variables_in(role / "defaults" / "main.yml"):
+        assert documented(variable, role / "README.md", REPO_ROOT / "README.md"), variable
+
+
+@pytest.mark.parametrize("path", GROUP_VARS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_every_project_variable_is_in_the_readme(path: Path):
+    for variable in variables_in(path):
+        assert documented(variable, REPO_ROOT / "README.md"), variable
