@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Emulator, Runner, playbook_env_for, project_filter
+from stack_testing import Emulator, Runner, playbook_env_for, project_filter
 
 pytestmark = pytest.mark.slow
 

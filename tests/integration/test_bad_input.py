@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import Emulator
+from stack_testing import Emulator
 
 pytestmark = pytest.mark.slow
 

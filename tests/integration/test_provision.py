@@ -6,7 +6,7 @@ import json
 import stat
 
 import pytest
-from conftest import (
+from stack_testing import (
     PROJECT,
     Emulator,
     Runner,

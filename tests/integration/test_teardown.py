@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PROJECT, count_project_resources
+from stack_testing import PROJECT, count_project_resources
 
 pytestmark = pytest.mark.slow
 

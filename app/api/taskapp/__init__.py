@@ -1,0 +1,1 @@
+"""Task List API: a small FastAPI service that keeps tasks in PostgreSQL."""

@@ -1,0 +1,158 @@
+"""Helpers for the integration tests: the emulator, playbook runs, resource counts."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EMULATOR_SCRIPT = REPO_ROOT / "embedded" / "emulator.py"
+VENV_BIN = Path(sys.executable).parent
+REGION = "eu-west-3"
+PROJECT = "devops"
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
+    re.M,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Emulator:
+    port: int
+    state_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self, name: str) -> str:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(EMULATOR_SCRIPT),
+                name,
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def client(self, service: str, region: str = REGION):
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@dataclass
+class PlaybookRun:
+    returncode: int
+    output: str
+    stdout: str = ""
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        return {
+            match["host"]: {key: int(match[key]) for key in ("ok", "changed", "failed")}
+            for match in RECAP_LINE.finditer(self.output)
+        }
+
+    @property
+    def changed(self) -> int:
+        return sum(host["changed"] for host in self.recap().values())
+
+    def error_lines(self) -> list[str]:
+        """The messages of failed tasks ("msg: ..." lines of the yaml callback)."""
+        return [line.strip() for line in self.output.splitlines() if "msg:" in line]
+
+
+def playbook_env_for(emulator: Emulator) -> dict[str, str]:
+    """The environment of a user who ran eval "$(make -s local-env)", and nothing of AWS else."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=emulator.url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        # Keep the user's real AWS configuration out of the tests.
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+        ANSIBLE_NOCOLOR="1",
+        AWS_EC2_METADATA_DISABLED="true",
+        BUDGET_ALERT_EMAIL="billing-alerts@example.com",
+        PROJECT_NAME=PROJECT,
+        AWS_REGION=REGION,
+    )
+    return env
+
+
+@dataclass
+class Runner:
+    """Runs playbooks and ansible commands from the project root, as a user would."""
+
+    env: dict[str, str]
+    state_dir: Path
+
+    def command(self, tool: str, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
+        result = subprocess.run(
+            [str(VENV_BIN / tool), *args, "-e", f"project_state_dir={self.state_dir}"],
+            cwd=REPO_ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        return PlaybookRun(result.returncode, result.stdout + result.stderr, result.stdout)
+
+    def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
+        return self.command("ansible-playbook", playbook, *args, env=env)
+
+
+def project_filter(project: str = PROJECT) -> list[dict]:
+    return [{"Name": "tag:Project", "Values": [project]}]
+
+
+def count_project_resources(ec2_client) -> dict[str, int]:
+    """How many resources of each kind carry the project's tag (instances: not terminated)."""
+    tagged = project_filter()
+    live = [
+        {
+            "Name": "instance-state-name",
+            "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
+        }
+    ]
+    reservations = ec2_client.describe_instances(Filters=tagged + live)["Reservations"]
+    return {
+        "vpc": len(ec2_client.describe_vpcs(Filters=tagged)["Vpcs"]),
+        "subnet": len(ec2_client.describe_subnets(Filters=tagged)["Subnets"]),
+        "igw": len(ec2_client.describe_internet_gateways(Filters=tagged)["InternetGateways"]),
+        "route_table": len(ec2_client.describe_route_tables(Filters=tagged)["RouteTables"]),
+        "security_group": len(
+            ec2_client.describe_security_groups(Filters=tagged)["SecurityGroups"]
+        ),
+        "key_pair": len(ec2_client.describe_key_pairs(Filters=tagged)["KeyPairs"]),
+        "instance": sum(len(r["Instances"]) for r in reservations),
+    }
