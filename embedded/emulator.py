@@ -5,7 +5,10 @@ The emulator stands in for AWS when no account is used. It is seeded at start wi
 Canonical's Ubuntu 24.04 AMI records (embedded/amis.json) so that the playbooks run the
 same AMI lookup as on AWS. Its state lives in memory: a restart forgets everything.
 
-Usage: emulator.py {start|stop|status|reset|env} [--port N] [--state-dir DIR]
+With --hosts, every instance it launches also becomes a local host container reachable over
+SSH on 127.0.0.1 (embedded/hosts.py), so that the whole site.yml runs on this machine.
+
+Usage: emulator.py {start|stop|status|reset|env} [--port N] [--state-dir DIR] [--hosts]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,9 +26,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hosts
+from hosts import HOST_ARCHIVE_DIR
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 AMI_SEED = HERE / "amis.json"
+# Image archives made by tests/images/build.sh; copied into each host container.
+IMAGE_CACHE = REPO_ROOT / ".cache" / "images"
 DEFAULT_PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
 DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "emulator"
 START_TIMEOUT_S = 30.0
@@ -82,18 +92,53 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def moto_server_binary() -> str:
-    candidate = Path(sys.executable).parent / "moto_server"
-    if candidate.exists():
-        return str(candidate)
-    raise EmulatorError(
-        f"moto_server not found next to {sys.executable}: run `make` to install the tools"
-    )
+def server_command(port: int) -> list[str]:
+    """embedded/server.py: moto, plus host containers for instances when EMBEDDED_HOSTS=true."""
+    try:
+        import moto  # noqa: F401
+    except ImportError as exc:
+        raise EmulatorError(f"moto is not installed for {sys.executable}: run `make`") from exc
+    return [sys.executable, str(HERE / "server.py"), "-H", "127.0.0.1", "-p", str(port)]
 
 
-def start(port: int, state_dir: Path) -> str:
+def hosts_file(state_dir: Path) -> Path:
+    return state_dir / "hosts.json"
+
+
+def host_settings(state_dir: Path) -> dict[str, str] | None:
+    """How the controller reaches the host containers, when the emulator makes them."""
+    try:
+        return json.loads(hosts_file(state_dir).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
+    if not shutil.which("docker"):
+        raise EmulatorError("--hosts needs Docker: run `make docker-engine` or install Docker")
+    archives = sorted(str(p) for p in IMAGE_CACHE.glob("*.tar"))
+    env.update(EMBEDDED_HOSTS="true", EMBEDDED_IMAGE_ARCHIVES=":".join(archives))
+    settings = {
+        "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
+        "EMBEDDED_HOST_SSH_PORT": os.environ.get("EMBEDDED_HOST_SSH_PORT", "2222"),
+        "EMBEDDED_HOST_HTTP_PORT": os.environ.get("EMBEDDED_HOST_HTTP_PORT", "8080"),
+        "EMBEDDED_HOST_API_PORT": os.environ.get("EMBEDDED_HOST_API_PORT", "8000"),
+        # Where the archives land inside each host, for the deploy role to load.
+        "EMBEDDED_HOST_IMAGE_ARCHIVES": ":".join(
+            f"{HOST_ARCHIVE_DIR}/{Path(p).name}" for p in archives
+        ),
+    }
+    env.update(settings)
+    hosts_file(state_dir).write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def start(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     pid = read_pid(state_dir)
     if pid and process_alive(pid) and answers(port):
+        if with_hosts and host_settings(state_dir) is None:
+            raise EmulatorError(
+                "the emulator runs without host containers: `make emulator-stop` first"
+            )
         return f"emulator already running on {endpoint_url(port)} (pid {pid})"
     if port_taken(port):
         raise EmulatorError(
@@ -103,9 +148,13 @@ def start(port: int, state_dir: Path) -> str:
     env = dict(os.environ, MOTO_AMIS_PATH=str(AMI_SEED))
     # The emulator must never inherit an endpoint pointing at itself or real credentials.
     env.pop("AWS_ENDPOINT_URL", None)
+    env["MOTO_PORT"] = str(port)
+    hosts_file(state_dir).unlink(missing_ok=True)
+    if with_hosts:
+        enable_hosts(env, port, state_dir)
     with log_file(state_dir).open("ab") as log:
         process = subprocess.Popen(
-            [moto_server_binary(), "-H", "127.0.0.1", "-p", str(port)],
+            server_command(port),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -128,7 +177,11 @@ def start(port: int, state_dir: Path) -> str:
     )
 
 
-def stop(port: int, state_dir: Path) -> str:
+def stop(port: int, state_dir: Path, with_hosts: bool = False) -> str:
+    # The emulator forgets its instances: their host containers go with it.
+    if host_settings(state_dir) is not None:
+        hosts.remove_all(hosts.HostSettings(emulator_port=str(port)))
+        hosts_file(state_dir).unlink(missing_ok=True)
     pid = read_pid(state_dir)
     if not pid or not process_alive(pid):
         pid_file(state_dir).unlink(missing_ok=True)
@@ -143,14 +196,14 @@ def stop(port: int, state_dir: Path) -> str:
     return f"emulator stopped (pid {pid})"
 
 
-def status(port: int, state_dir: Path) -> str:
+def status(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     pid = read_pid(state_dir)
     if pid and process_alive(pid) and answers(port):
         return f"running on {endpoint_url(port)} (pid {pid}, log {log_file(state_dir)})"
     raise EmulatorError("emulator not running: start it with `make emulator-start`")
 
 
-def reset(port: int, state_dir: Path) -> str:
+def reset(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     """Forget every resource (the AMI seed is loaded again)."""
     request = urllib.request.Request(f"{endpoint_url(port)}/moto-api/reset", method="POST")
     try:
@@ -160,9 +213,10 @@ def reset(port: int, state_dir: Path) -> str:
     return "emulator reset: every resource forgotten"
 
 
-def shell_env(port: int, state_dir: Path) -> str:
+def shell_env(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     """Exports that point plain `ansible-playbook` runs at the emulator."""
     exports = {
+        **(host_settings(state_dir) or {}),
         "AWS_ENDPOINT_URL": endpoint_url(port),
         **FAKE_CREDENTIALS,
         # The emulator sends no mail: a placeholder address is enough for the budget alert.
@@ -171,7 +225,10 @@ def shell_env(port: int, state_dir: Path) -> str:
     }
     lines = [f"export {key}={json.dumps(value)}" for key, value in exports.items()]
     # A profile or session token from the user's shell would be sent to the emulator.
-    lines.append("unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
+    unset = ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"]
+    if host_settings(state_dir) is None:
+        unset += [name for name in os.environ if name.startswith("EMBEDDED_HOST_")]
+    lines.append("unset " + " ".join(unset))
     return "\n".join(lines)
 
 
@@ -183,9 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    parser.add_argument(
+        "--hosts", action="store_true", help="start: make a host container for each instance"
+    )
     args = parser.parse_args(argv)
     try:
-        print(COMMANDS[args.command](args.port, args.state_dir))
+        print(COMMANDS[args.command](args.port, args.state_dir, args.hosts))
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,189 @@
+"""The embedded default's EC2 hosts: one local container per running emulated instance.
+
+On AWS, RunInstances boots a machine that cloud-init prepares for SSH with the key pair's
+public key. Here the emulator calls `materialize` instead: it starts a systemd container from
+the test host image (Debian 13 standing in for Ubuntu 24.04), puts the public key in the
+`ubuntu` user's authorized_keys and publishes SSH, HTTP and the API on 127.0.0.1.
+TerminateInstances calls `remove`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOG = logging.getLogger("embedded.hosts")
+LABEL = "org.taskstack.embedded-host"
+
+# The settings measured for a systemd host with its own Docker engine inside (see
+# tests/images/README.md); engines that allow --privileged get that instead.
+CAPABILITY_FLAGS = [
+    "--cap-add=SYS_ADMIN",
+    "--cap-add=NET_ADMIN",
+    "--cap-add=SYS_PTRACE",
+    "--security-opt=seccomp=unconfined",
+    "--security-opt=apparmor=unconfined",
+    "--security-opt=systempaths=unconfined",
+]
+COMMON_FLAGS = [
+    "--cgroupns=host",
+    "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--volume=/var/lib/docker",
+    "--tmpfs=/run",
+    "--tmpfs=/run/lock",
+    "--stop-signal=SIGRTMIN+3",
+]
+# Where image archives are put inside the host, for engines that cannot pull.
+HOST_ARCHIVE_DIR = "/var/cache/taskstack/images"
+
+
+@dataclass
+class HostSettings:
+    """What the embedded hosts look like; every value can be set from the environment."""
+
+    image: str = os.environ.get("EMBEDDED_HOST_IMAGE", "devops-testhost:trixie")
+    bind_address: str = os.environ.get("EMBEDDED_HOST_ADDRESS", "127.0.0.1")
+    ssh_port: int = int(os.environ.get("EMBEDDED_HOST_SSH_PORT", "2222"))
+    http_port: int = int(os.environ.get("EMBEDDED_HOST_HTTP_PORT", "8080"))
+    api_port: int = int(os.environ.get("EMBEDDED_HOST_API_PORT", "8000"))
+    emulator_port: str = os.environ.get("MOTO_PORT", "4566")
+    # Image archives on the controller, copied into each host (nothing can be pulled here).
+    image_archives: list[Path] = field(
+        default_factory=lambda: [
+            Path(p) for p in os.environ.get("EMBEDDED_IMAGE_ARCHIVES", "").split(":") if p
+        ]
+    )
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        result = subprocess.CompletedProcess(["docker", *args], 127, "", "docker not installed")
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {args[0]} failed: {result.stderr.strip()}")
+    return result
+
+
+_privileged_answer: bool | None = None
+_privileged_lock = threading.Lock()
+
+
+def engine_allows_privileged(image: str) -> bool:
+    """Asked once per process: some engines refuse --privileged ("unable to apply caps")."""
+    global _privileged_answer
+    with _privileged_lock:
+        if _privileged_answer is None:
+            override = os.environ.get("EMBEDDED_HOST_PRIVILEGED", "")
+            if override:
+                _privileged_answer = override.lower() == "true"
+            else:
+                probe = docker(
+                    "run",
+                    "--rm",
+                    "--privileged",
+                    "--network=none",
+                    "--entrypoint=true",
+                    image,
+                    check=False,
+                )
+                _privileged_answer = probe.returncode == 0
+        return _privileged_answer
+
+
+def container_name(instance_id: str) -> str:
+    return instance_id
+
+
+def run_flags(settings: HostSettings, instance_id: str, project: str) -> list[str]:
+    mode = ["--privileged"] if engine_allows_privileged(settings.image) else CAPABILITY_FLAGS
+    address = settings.bind_address
+    return [
+        "--detach",
+        f"--name={container_name(instance_id)}",
+        f"--hostname={instance_id}",
+        f"--label={LABEL}={settings.emulator_port}",
+        f"--label=org.taskstack.project={project}",
+        f"--publish={address}:{settings.ssh_port}:22",
+        f"--publish={address}:{settings.http_port}:80",
+        f"--publish={address}:{settings.api_port}:8000",
+        *mode,
+        *COMMON_FLAGS,
+    ]
+
+
+def install_public_key(name: str, public_key: str) -> None:
+    """What cloud-init does on EC2 with the instance's key pair."""
+    script = (
+        "install -d -m 0700 -o ubuntu -g ubuntu /home/ubuntu/.ssh && "
+        "printf '%s\\n' \"$KEY\" > /home/ubuntu/.ssh/authorized_keys && "
+        "chown ubuntu:ubuntu /home/ubuntu/.ssh/authorized_keys && "
+        "chmod 0600 /home/ubuntu/.ssh/authorized_keys"
+    )
+    docker("exec", "--env", f"KEY={public_key}", name, "sh", "-c", script)
+
+
+def copy_image_archives(name: str, archives: list[Path]) -> None:
+    docker("exec", name, "install", "-d", "-m", "0755", HOST_ARCHIVE_DIR)
+    for archive in archives:
+        docker("cp", str(archive), f"{name}:{HOST_ARCHIVE_DIR}/{archive.name}")
+
+
+def materialize(
+    instance_id: str, project: str, public_key: str | None, settings: HostSettings | None = None
+) -> None:
+    settings = settings or HostSettings()
+    name = container_name(instance_id)
+    if docker("container", "inspect", name, check=False).returncode == 0:
+        return
+    LOG.info("starting host container %s from %s", name, settings.image)
+    docker("run", *run_flags(settings, instance_id, project), settings.image, "/sbin/init")
+    if public_key:
+        install_public_key(name, public_key)
+    copy_image_archives(name, [a for a in settings.image_archives if a.is_file()])
+    LOG.info(
+        "host container %s ready for SSH on %s:%s", name, settings.bind_address, settings.ssh_port
+    )
+
+
+def remove(instance_id: str) -> None:
+    boot = _boots.pop(instance_id, None)
+    if boot is not None:
+        boot.join()  # a host still booting is removed once it is up, never half-made
+    name = container_name(instance_id)
+    if docker("container", "inspect", name, check=False).returncode != 0:
+        return
+    LOG.info("removing host container %s", name)
+    # The anonymous /var/lib/docker volume goes too: a terminated instance keeps nothing.
+    docker("rm", "--force", "--volumes", name)
+
+
+def remove_all(settings: HostSettings | None = None) -> None:
+    """Every host container of this emulator (its state is gone after a reset or a stop)."""
+    settings = settings or HostSettings()
+    listing = docker(
+        "ps", "--all", "--quiet", "--filter", f"label={LABEL}={settings.emulator_port}", check=False
+    )
+    for container_id in listing.stdout.split():
+        docker("rm", "--force", "--volumes", container_id, check=False)
+
+
+def materialize_in_background(instance_id: str, project: str, public_key: str | None) -> None:
+    """Boots like EC2 does: the API answers at once, the host becomes reachable shortly after."""
+
+    def boot() -> None:
+        try:
+            materialize(instance_id, project, public_key)
+        except Exception:
+            LOG.exception("host container for %s failed to start", instance_id)
+
+    thread = threading.Thread(target=boot, name=f"boot-{instance_id}", daemon=True)
+    _boots[instance_id] = thread
+    thread.start()
+
+
+_boots: dict[str, threading.Thread] = {}
