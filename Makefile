@@ -7,6 +7,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
+# molecule and the playbooks call ansible-playbook and friends by name.
+export PATH := $(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 # The app's runtime and test requirements join the controller's once they exist.
 REQUIREMENTS := requirements.txt $(wildcard app/api/requirements.txt tests/app/requirements.txt)
@@ -14,7 +16,8 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 # Points ansible-playbook at the embedded default (see `make local-env`).
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
-.PHONY: setup demo destroy local-env emulator-start emulator-stop test lint test-python help
+.PHONY: setup demo destroy local-env emulator-start emulator-stop docker-engine host-images \
+	test lint test-python test-roles test-stack help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -29,8 +32,14 @@ $(STAMP): $(REQUIREMENTS)
 	@$(BIN)/pip install --quiet $(addprefix -r ,$(REQUIREMENTS)) >&2
 	@touch $@
 
-emulator-start: setup ## Start the local AWS emulator (moto server on 127.0.0.1:4566)
-	@$(EMULATOR) start
+docker-engine: ## Make sure a Docker engine runs (installs docker.io when root on Debian/Ubuntu)
+	@embedded/docker-engine.sh
+
+host-images: docker-engine ## Build the local EC2 host image and the app's base images, offline
+	@tests/images/build.sh
+
+emulator-start: setup host-images ## Start the local AWS emulator; its instances become host containers
+	@$(EMULATOR) start --hosts >&2
 
 emulator-stop: ## Stop the local AWS emulator (it forgets everything)
 	@if [ -x $(BIN)/python ]; then $(EMULATOR) stop; fi
@@ -44,8 +53,7 @@ destroy: setup ## Run teardown.yml against the embedded default, then stop it
 	else echo "emulator not running: nothing to tear down"; fi
 	@$(EMULATOR) stop
 
-local-env: setup ## Print the exports for plain ansible-playbook runs: eval "$$(make -s local-env)"
-	@$(EMULATOR) start >&2
+local-env: emulator-start ## Print the exports for plain ansible-playbook runs: eval "$$(make -s local-env)"
 	@$(EMULATOR) env
 
 lint: setup ## yamllint, ansible-lint (production profile) and ruff
@@ -57,4 +65,11 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff
 test-python: setup ## pytest: modules, provisioning and teardown on the emulator, the app
 	$(BIN)/pytest
 
-test: lint test-python ## The whole suite
+test-roles: setup host-images ## Molecule: each host role alone on the test host image
+	cd roles/docker_engine && $(BIN)/molecule test
+	cd roles/app_deploy && $(BIN)/molecule test
+
+test-stack: setup host-images ## Molecule: the whole site.yml and teardown.yml on the embedded default
+	$(BIN)/molecule test
+
+test: lint test-python test-roles test-stack ## The whole suite

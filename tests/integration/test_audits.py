@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from stack_testing import Emulator, Runner, playbook_env_for, project_filter
+from stack_testing import PROVISIONING, Emulator, Runner, playbook_env_for, project_filter
 
 pytestmark = pytest.mark.slow
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
     emulator.command("reset")
     runner = Runner(playbook_env_for(emulator), tmp_path_factory.mktemp("state"))
-    run = runner.playbook("site.yml")
+    run = runner.playbook(*PROVISIONING)
     assert run.returncode == 0, run.output[-3000:]
     assert "tagging rules: 0 violation(s)" in run.output
     return runner

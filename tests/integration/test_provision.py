@@ -8,6 +8,7 @@ import stat
 import pytest
 from stack_testing import (
     PROJECT,
+    PROVISIONING,
     Emulator,
     Runner,
     count_project_resources,
@@ -38,7 +39,7 @@ def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runne
     """One site.yml run shared by this file's tests: they only read what it made."""
     emulator.command("reset")
     runner = Runner(playbook_env_for(emulator), tmp_path_factory.mktemp("state"))
-    run = runner.playbook("site.yml")
+    run = runner.playbook(*PROVISIONING)
     assert run.returncode == 0, run.output[-3000:]
     return runner
 
@@ -139,7 +140,7 @@ def test_instance_is_a_hardened_t3_micro_on_the_newest_ubuntu(provisioned, ec2):
 
 def test_second_run_changes_nothing_and_creates_nothing(provisioned, ec2):
     before = count_project_resources(ec2)
-    rerun = provisioned.playbook("site.yml")
+    rerun = provisioned.playbook(*PROVISIONING)
     assert rerun.returncode == 0, rerun.output[-3000:]
     assert rerun.changed == 0, rerun.recap()
     assert count_project_resources(ec2) == before
@@ -147,7 +148,7 @@ def test_second_run_changes_nothing_and_creates_nothing(provisioned, ec2):
 
 def test_a_different_image_never_launches_a_second_instance(provisioned, ec2):
     first = the_instance(ec2)["InstanceId"]
-    rerun = provisioned.playbook("site.yml", "-e", f"aws_instance_ami_id={OLDER_UBUNTU_AMI}")
+    rerun = provisioned.playbook(*PROVISIONING, "-e", f"aws_instance_ami_id={OLDER_UBUNTU_AMI}")
     assert rerun.returncode == 0, rerun.output[-3000:]
     assert the_instance(ec2)["InstanceId"] == first
 

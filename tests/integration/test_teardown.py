@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from stack_testing import PROJECT, count_project_resources
+from stack_testing import PROJECT, PROVISIONING, count_project_resources
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +96,7 @@ def teardown_passes(run_playbook) -> None:
 
 
 def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playbook, ec2, state_dir):
-    site = run_playbook("site.yml")
+    site = run_playbook(*PROVISIONING)
     assert site.returncode == 0, site.output[-3000:]
     assert count_project_resources(ec2)["instance"] == 1
 
