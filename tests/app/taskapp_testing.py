@@ -373,3 +373,34 @@ def running_web_server(api_url: str, work_dir: Path) -> Iterator[WebServer]:
         yield server
     finally:
         stop_process(process)
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-proxy-server",
+    "--window-size=1024,768",
+]
+
+
+def headless_chromium(profile: Path):
+    """Debian's Chromium, headless, with a new empty profile; nothing is downloaded."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = require_tool("chromium", "apt-get install chromium")
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    # A driver path given to Service keeps Selenium Manager from downloading anything.
+    service = Service(
+        executable_path=require_tool("chromedriver", "apt-get install chromium-driver"),
+        log_output=str(profile / "driver.log"),
+    )
+    return webdriver.Chrome(options=options, service=service)

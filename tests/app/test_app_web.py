@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from taskapp_testing import (
@@ -20,23 +19,11 @@ from taskapp_testing import (
     ApiServer,
     WebServer,
     free_port,
+    headless_chromium,
     http_request,
     nginx_binary,
-    require_tool,
 )
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",
-    "--window-size=1024,768",
-]
 UI_TIMEOUT = 15
 
 
@@ -131,16 +118,7 @@ def test_compose_web_healthcheck_fails_when_nothing_listens() -> None:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    chromium = require_tool("chromium", "apt-get install chromium")
-    chromedriver = require_tool("chromedriver", "apt-get install chromium-driver")
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    # A driver path given to Service keeps Selenium Manager from downloading anything.
-    service = Service(executable_path=chromedriver, log_output=str(profile / "driver.log"))
-    driver = webdriver.Chrome(options=options, service=service)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield driver
     finally:
