@@ -19,7 +19,7 @@ import pytest
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SCENARIO_DIR.parents[1]
-sys.path[:0] = [str(SCENARIO_DIR), str(REPO_ROOT / "tests" / "app")]
+sys.path[:0] = [str(SCENARIO_DIR), str(REPO_ROOT / "tests" / "app"), str(REPO_ROOT / "app" / "api")]
 
 import stack  # noqa: E402  (molecule/default/stack.py)
 from selenium.webdriver.common.by import By  # noqa: E402
