@@ -166,3 +166,12 @@ def count_project_resources(ec2_client) -> dict[str, int]:
         "key_pair": len(ec2_client.describe_key_pairs(Filters=tagged)["KeyPairs"]),
         "instance": sum(len(r["Instances"]) for r in reservations),
     }
+
+
+def provision_once(emulator: Emulator, state_dir: Path) -> tuple[Runner, PlaybookRun]:
+    """A fresh emulator and one run of the provisioning phases, for tests that share it."""
+    emulator.command("reset")
+    runner = Runner(playbook_env_for(emulator), state_dir)
+    run = runner.playbook(*PROVISIONING)
+    assert run.returncode == 0, run.output[-3000:]
+    return runner, run

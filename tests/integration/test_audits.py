@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from stack_testing import PROVISIONING, Emulator, Runner, playbook_env_for, project_filter
+from stack_testing import Emulator, Runner, project_filter, provision_once
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
-    emulator.command("reset")
-    runner = Runner(playbook_env_for(emulator), tmp_path_factory.mktemp("state"))
-    run = runner.playbook(*PROVISIONING)
-    assert run.returncode == 0, run.output[-3000:]
+    runner, run = provision_once(emulator, tmp_path_factory.mktemp("state"))
     assert "tagging rules: 0 violation(s)" in run.output
     return runner
 
@@ -33,6 +30,17 @@ def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, emulator):
     ]
 
 
+def enforce_tags(stack: Runner):
+    # Only the project's tags are enforced: Name has no value enforce could know.
+    return stack.playbook(
+        "playbooks/audit.yml",
+        "-e",
+        "aws_tag_audit_mode=enforce",
+        "-e",
+        '{"aws_tag_audit_required_keys": []}',
+    )
+
+
 def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, emulator):
     ec2 = emulator.client("ec2")
     (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
@@ -44,14 +52,7 @@ def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, e
     assert stray in error
     assert error.count("subnet-") == 1  # exactly that one resource
 
-    # Enforce can add the project's tags; Name has no known value, so it stays reported.
-    enforce = stack.playbook(
-        "playbooks/audit.yml",
-        "-e",
-        "aws_tag_audit_mode=enforce",
-        "-e",
-        '{"aws_tag_audit_required_keys": []}',
-    )
+    enforce = enforce_tags(stack)
     assert enforce.returncode == 0, enforce.output[-3000:]
     assert enforce.changed == 1
     tags = {
@@ -59,13 +60,7 @@ def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, e
     }
     assert tags == {"Project": "devops", "Environment": "dev", "ManagedBy": "ansible"}
 
-    again = stack.playbook(
-        "playbooks/audit.yml",
-        "-e",
-        "aws_tag_audit_mode=enforce",
-        "-e",
-        '{"aws_tag_audit_required_keys": []}',
-    )
+    again = enforce_tags(stack)
     assert again.returncode == 0, again.output[-3000:]
     assert again.changed == 0
     ec2.delete_subnet(SubnetId=stray)

@@ -12,8 +12,8 @@ from stack_testing import (
     Emulator,
     Runner,
     count_project_resources,
-    playbook_env_for,
     project_filter,
+    provision_once,
 )
 
 pytestmark = pytest.mark.slow
@@ -36,11 +36,8 @@ def assert_tagged(resource: dict, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
-    """One site.yml run shared by this file's tests: they only read what it made."""
-    emulator.command("reset")
-    runner = Runner(playbook_env_for(emulator), tmp_path_factory.mktemp("state"))
-    run = runner.playbook(*PROVISIONING)
-    assert run.returncode == 0, run.output[-3000:]
+    """One provisioning run shared by this file's tests: they only read what it made."""
+    runner, _ = provision_once(emulator, tmp_path_factory.mktemp("state"))
     return runner
 
 
