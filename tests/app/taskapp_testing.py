@@ -394,6 +394,7 @@ def headless_chromium(profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    profile.mkdir(parents=True, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = require_tool("chromium", "apt-get install chromium")
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
