@@ -17,7 +17,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
 .PHONY: setup demo destroy local-env emulator-start emulator-stop docker-engine host-images \
-	test lint test-python test-roles test-stack help
+	test lint test-python test-roles test-stack test-readme help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff
 	$(BIN)/ruff format --check .
 
 test-python: setup ## pytest: modules, provisioning and teardown on the emulator, the app
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/readme
 
 test-roles: setup host-images ## Molecule: each host role alone on the test host image
 	cd roles/docker_engine && $(BIN)/molecule test
@@ -72,4 +72,7 @@ test-roles: setup host-images ## Molecule: each host role alone on the test host
 test-stack: setup host-images ## Molecule: the whole site.yml and teardown.yml on the embedded default
 	$(BIN)/molecule test
 
-test: lint test-python test-roles test-stack ## The whole suite
+test-readme: setup host-images ## README's first command in a clean clone: make demo, then make destroy
+	$(BIN)/pytest tests/readme -p no:cacheprovider
+
+test: lint test-python test-roles test-stack test-readme ## The whole suite
