@@ -1,4 +1,4 @@
-"""The audits that close site.yml: the billing alert exists and the tagging rules hold."""
+"""playbooks/audit.yml, as site.yml runs it: the billing alert exists, the tagging rules hold."""
 
 from __future__ import annotations
 

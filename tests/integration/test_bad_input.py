@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -166,8 +167,6 @@ def error_line(output: str) -> str:
 def test_bad_input_is_refused_before_anything_is_created(
     extra_vars, env, expected, run_playbook, fresh_emulator
 ):
-    import json
-
     args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
     run = run_playbook("site.yml", *args, env=env)
     assert run.returncode != 0

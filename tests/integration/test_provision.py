@@ -1,4 +1,4 @@
-"""site.yml on the embedded default: what it creates, and that a rerun changes nothing."""
+"""The provisioning phases of site.yml on the emulator: what they create, and reruns."""
 
 from __future__ import annotations
 
