@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from stack_testing import Emulator
+from stack_testing import REPO_ROOT, Emulator
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +136,82 @@ BAD_INPUTS = [
     ),
     ("duplicated-port", {"aws_security_group_api_port": 80}, {}, "ports must be distinct"),
     ("empty-project-name", None, {"PROJECT_NAME": ""}, "project_name='' is not usable"),
+    (
+        "vpc-cidr-larger-than-aws-allows",
+        {"aws_network_vpc_cidr": "10.0.0.0/8"},
+        {},
+        "with a prefix between /16 and /28",
+    ),
+    (
+        "malformed-ssh-cidr",
+        {"aws_security_group_ssh_cidrs": ["203.0.113.300/32"]},
+        {},
+        "aws_security_group_ssh_cidrs holds '203.0.113.300/32', which is not an IPv4 CIDR",
+    ),
+    (
+        "overlapping-ssh-cidrs",
+        {"aws_security_group_ssh_cidrs": ["203.0.113.0/24", "203.0.113.7/32"]},
+        {},
+        "aws_security_group_ssh_cidrs lists 203.0.113.7/32 twice, inside another",
+    ),
+    (
+        "port-out-of-range",
+        {"aws_security_group_http_port": 70000},
+        {},
+        "ports must be distinct numbers from 1 to 65535",
+    ),
+    (
+        "budget-limit-negative",
+        {"aws_budget_limit_usd": -5},
+        {},
+        "the monthly limit must be greater than 0 USD",
+    ),
+    (
+        "git-url-that-does-not-exist",
+        {"app_deploy_source": "git", "app_deploy_git_repo": "/nonexistent/taskapp.git"},
+        {},
+        "app_deploy_git_repo=/nonexistent/taskapp.git cannot be read",
+    ),
+    (
+        "git-version-that-does-not-exist",
+        {
+            "app_deploy_source": "git",
+            "app_deploy_git_repo": str(REPO_ROOT),
+            "app_deploy_git_version": "no-such-branch",
+        },
+        {},
+        "app_deploy_git_version=no-such-branch is neither a branch nor a tag",
+    ),
+    (
+        "app-folder-without-compose-file",
+        {"app_deploy_local_source": str(REPO_ROOT / "roles")},
+        {},
+        f"app_deploy_local_source={REPO_ROOT / 'roles'} has no compose.yaml",
+    ),
+    (
+        "security-group-name-aws-rejects",
+        {"aws_security_group_name": "sg-web"},
+        {},
+        "aws_security_group_name='sg-web' is not a valid group name",
+    ),
+    (
+        "name-tag-aws-rejects",
+        {"aws_network_vpc_name": "aws:vpc"},
+        {},
+        "aws_network_vpc_name='aws:vpc' is not a usable Name tag",
+    ),
+    (
+        "key-pair-name-aws-rejects",
+        {"aws_key_pair_name": "deploy/key"},
+        {},
+        "aws_key_pair_name='deploy/key' is not a usable key pair name",
+    ),
+    (
+        "project-name-aws-rejects",
+        None,
+        {"PROJECT_NAME": "My Project!"},
+        "project_name='My Project!' is not usable",
+    ),
 ]
 
 
