@@ -51,6 +51,10 @@ class HostSettings:
     http_port: int = int(os.environ.get("EMBEDDED_HOST_HTTP_PORT", "8080"))
     api_port: int = int(os.environ.get("EMBEDDED_HOST_API_PORT", "8000"))
     emulator_port: str = os.environ.get("MOTO_PORT", "4566")
+    # The instance size, e.g. "2" and "1g" for a t3.micro (docker run --cpus, --memory);
+    # empty: the host container may use the whole machine.
+    cpus: str = os.environ.get("EMBEDDED_HOST_CPUS", "")
+    memory: str = os.environ.get("EMBEDDED_HOST_MEMORY", "")
     # Image archives on the controller, copied into each host (nothing can be pulled here).
     image_archives: list[Path] = field(
         default_factory=lambda: [
@@ -99,6 +103,14 @@ def container_name(instance_id: str) -> str:
     return instance_id
 
 
+def size_flags(settings: HostSettings) -> list[str]:
+    flags = [f"--cpus={settings.cpus}"] if settings.cpus else []
+    if settings.memory:
+        # No swap on top, like an EC2 instance without a swap file.
+        flags += [f"--memory={settings.memory}", f"--memory-swap={settings.memory}"]
+    return flags
+
+
 def run_flags(settings: HostSettings, instance_id: str, project: str) -> list[str]:
     mode = ["--privileged"] if engine_allows_privileged(settings.image) else CAPABILITY_FLAGS
     address = settings.bind_address
@@ -113,7 +125,25 @@ def run_flags(settings: HostSettings, instance_id: str, project: str) -> list[st
         f"--publish={address}:{settings.api_port}:8000",
         *mode,
         *COMMON_FLAGS,
+        *size_flags(settings),
     ]
+
+
+# With --cgroupns=host the inner engine puts its containers under the machine's /docker, out
+# of the host container's limits; this drop-in nests them under the host container's own
+# cgroup (read from /proc/1/cgroup) so that the whole host, app included, fits the size.
+# Debian's and Ubuntu's docker.service pass $DOCKER_OPTS to dockerd.
+NEST_ENGINE_SCRIPT = (
+    "parent=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/1/cgroup) && "
+    'test -n "$parent" && '
+    "install -d -m 0755 /etc/systemd/system/docker.service.d && "
+    "printf '[Service]\\nEnvironment=DOCKER_OPTS=--cgroup-parent=%s\\n' \"$parent\" "
+    "> /etc/systemd/system/docker.service.d/10-embedded-size.conf"
+)
+
+
+def nest_inner_engine(name: str) -> None:
+    docker("exec", name, "sh", "-c", NEST_ENGINE_SCRIPT)
 
 
 def install_public_key(name: str, public_key: str) -> None:
@@ -142,6 +172,8 @@ def materialize(
         return
     LOG.info("starting host container %s from %s", name, settings.image)
     docker("run", *run_flags(settings, instance_id, project), settings.image, "/sbin/init")
+    if size_flags(settings):
+        nest_inner_engine(name)
     if public_key:
         install_public_key(name, public_key)
     copy_image_archives(name, [a for a in settings.image_archives if a.is_file()])

@@ -4,14 +4,22 @@ With EMBEDDED_HOSTS=true, every instance the emulator launches is materialized a
 container (embedded/hosts.py) and removed when the instance is terminated, so the very same
 playbooks can reach it over SSH. Without it, this is a plain moto server.
 
+With EMBEDDED_REQUEST_LOG=<file>, every AWS API request is appended to that file as one JSON
+line {"time", "service", "action"} (bench/ counts the calls of each phase from it).
+
 Usage: python embedded/server.py -H 127.0.0.1 -p 4566
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import sys
+import threading
+import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,10 @@ import hosts
 from moto import server
 from moto.ec2.models.instances import InstanceBackend
 from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+# SigV4: "Credential=<key>/<date>/<region>/<service>/aws4_request".
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d+/[^/]+/([^/]+)/")
 
 
 def instance_project(instance: Any) -> str:
@@ -71,11 +83,54 @@ def instance_project_from_kwargs(kwargs: dict[str, Any]) -> str:
     return tags.get("instance", {}).get("Project", "")
 
 
+def request_service(environ: dict[str, Any]) -> str:
+    match = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else ""
+
+
+def request_action(environ: dict[str, Any], body: str | None) -> str:
+    """JSON protocols name the action in X-Amz-Target ("AWSBudgetServiceGateway.X"), query
+    protocols (EC2, STS) in the form body's or the URL's Action parameter."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    for text in (body or "", environ.get("QUERY_STRING", "")):
+        action = urllib.parse.parse_qs(text).get("Action")
+        if action:
+            return action[0]
+    return ""
+
+
+def install_request_log(path: Path) -> None:
+    """One JSON line per AWS request; moto's own /moto-api/ calls are not AWS calls."""
+    dispatch = DomainDispatcherApplication.__call__
+    lock = threading.Lock()
+
+    def log_and_dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            # _get_body puts the body back in wsgi.input for the backend to read.
+            body = self._get_body(environ)
+            record = {
+                "time": time.time(),
+                "service": request_service(environ),
+                "action": request_action(environ, body),
+            }
+            with lock, path.open("a") as log:
+                log.write(json.dumps(record) + "\n")
+        return dispatch(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = log_and_dispatch
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if os.environ.get("EMBEDDED_HOSTS", "").lower() == "true":
         install_host_hooks()
         logging.getLogger("embedded").info("instances become host containers")
+    request_log = os.environ.get("EMBEDDED_REQUEST_LOG", "")
+    if request_log:
+        install_request_log(Path(request_log))
+        logging.getLogger("embedded").info("AWS requests logged to %s", request_log)
     server.main(sys.argv[1:])
 
 

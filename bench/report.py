@@ -1,0 +1,125 @@
+"""The benchmark's figures as a markdown table (bench/results/latest.md), ready for the README.
+
+Usage: report.py [bench/results/latest.json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+PHASES = [
+    "startup",
+    "preflight",
+    "provision",
+    "wait_for_host",
+    "configure",
+    "deploy",
+    "verify",
+    "audit",
+    "summary",
+    "teardown",
+    "audit_leftovers",
+]
+
+
+def spread(figure: dict[str, Any] | None, unit: str = "s", digits: int = 1) -> str:
+    """ "median (min-max) unit" of a summary."""
+    if not figure or figure.get("median") is None:
+        return "n/a"
+    median, low, high = (round(figure[k], digits) for k in ("median", "min", "max"))
+    if digits == 0:
+        median, low, high = int(median), int(low), int(high)
+    value = f"{median} {unit}".strip()
+    return value if len(figure.get("runs", [])) < 2 else f"{value} ({low}-{high})"
+
+
+def calls(counts: dict[str, Any]) -> str:
+    return f"{spread(counts['read'], '', 0)} / {spread(counts['mutating'], '', 0)}"
+
+
+def ordered(phases: Any) -> list[str]:
+    """site.yml's order; a phase this list does not know goes last."""
+    return sorted(phases, key=lambda p: PHASES.index(p) if p in PHASES else len(PHASES))
+
+
+def markdown(results: dict[str, Any]) -> str:
+    f = results["figures"]
+    m = results["machine"]
+    runs = results["settings"]["runs"]
+    lines = [
+        f"Measured {results['date'][:10]}: {m['cpus']} vCPUs, {m['memory_gib']} GiB, "
+        f"{m['os']}, Docker {m['docker']}; the machine was shared with other jobs "
+        f"(load average at start {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}). "
+        f"Host container sized like a t3.micro ({results['settings']['host']['cpus']} CPUs, "
+        f"{results['settings']['host']['memory']}). Median (min-max) of {runs} run(s).",
+        "",
+        f"Reproduce: `{results['command'].split('  #')[0]}`",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| first converge of `site.yml` | {spread(f['first_converge_s'])} |",
+        f"| … zero to HTTP 200 on both ports | {spread(f['first_converge_to_http_200_s'])} |",
+    ]
+    for phase in ordered(f["first_converge_phase_s"]):
+        lines.append(f"| … phase {phase} | {spread(f['first_converge_phase_s'][phase])} |")
+    lines += [
+        f"| rerun (nothing to do) | {spread(f['rerun_s'])}, changed "
+        f"{spread(f['rerun_changed'], '', 0)} |",
+        f"| rerun / first converge | {spread(f['rerun_ratio'], '', 2)} |",
+        f"| `teardown.yml` | {spread(f['teardown_s'])} |",
+    ]
+    for kind in ("converge", "rerun", "teardown"):
+        total = f["aws_calls"][kind]["total"]
+        lines.append(f"| AWS calls, {kind}: read / mutating | {calls(total)} |")
+    for kind in ("configure_fresh_s", "configure_rerun_s"):
+        if kind in f:
+            what = "fresh host" if kind == "configure_fresh_s" else "converged host"
+            c = f[kind]
+            lines.append(
+                f"| configure phase, {what}: project cfg / Ansible defaults (ratio) | "
+                f"{spread(c['project'])} / {spread(c['defaults'])} "
+                f"({spread(c['ratio_defaults_over_project'], 'x', 2)}) |"
+            )
+    for key, path in (("load", "host address"), ("load_published_port", "127.0.0.1 port")):
+        for rate, figure in f.get(key, {}).items():
+            lines.append(
+                f"| GET /api/tasks (100 tasks) at {rate}/s via {path}: p50 / p99, errors | "
+                f"{spread(figure['p50_ms'], 'ms')} / {spread(figure['p99_ms'], 'ms')}, "
+                f"{spread(figure['errors'], '', 0)} |"
+            )
+    for service, figure in f.get("memory_mib", {}).items():
+        lines.append(f"| resident memory, {service} | {spread(figure, 'MiB', 0)} |")
+    lines += ["", "AWS calls per phase (read / mutating, median):", ""]
+    lines += calls_table(f["aws_calls"])
+    return "\n".join(lines) + "\n"
+
+
+def calls_table(aws_calls: dict[str, Any]) -> list[str]:
+    kinds = list(aws_calls)
+    rows = ["| phase | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    phases = ordered({p for k in kinds for p in aws_calls[k] if p != "total"})
+    phases.append("total")
+    for phase in phases:
+        cells = []
+        for kind in kinds:
+            counts = aws_calls[kind].get(phase)
+            cells.append(
+                f"{int(counts['read']['median'])} / {int(counts['mutating']['median'])}"
+                if counts and counts["read"]["median"] is not None
+                else ""
+            )
+        rows.append(f"| {phase} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else Path(__file__).parent / "results" / "latest.json"
+    print(markdown(json.loads(path.read_text())), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,605 @@
+#!/usr/bin/env python3
+"""Benchmark of the stack on the embedded default: converge, rerun, teardown, AWS calls,
+the configure phase against Ansible's defaults, and the app under load on a t3.micro-sized host.
+
+Each run starts from nothing: site.yml (first converge), site.yml again (rerun), the load test,
+playbooks/configure.yml with the project's ansible.cfg and with Ansible's defaults, teardown.yml,
+then (unless --no-fresh-defaults) a whole first converge with Ansible's defaults and its teardown.
+Figures are the median, min and max over the runs. See bench/README.md.
+
+Usage: stack_bench.py [--runs N] [--quick] [--output FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import benchlib
+from benchlib import summary
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+EMULATOR = [str(VENV_BIN / "python"), str(REPO_ROOT / "embedded" / "emulator.py")]
+# Away from the defaults (4566, 2222, 8080, 8000) and the test suites' ports.
+PORTS = {
+    "EMULATOR_PORT": "4606",
+    "EMBEDDED_HOST_SSH_PORT": "2226",
+    "EMBEDDED_HOST_HTTP_PORT": "8084",
+    "EMBEDDED_HOST_API_PORT": "8004",
+}
+HOST_LABEL = "org.taskstack.embedded-host"
+# Only what Ansible needs to find this project's files and reach a new host whose key it has
+# never seen; everything else (pipelining, forks, gathering, caching, SSH arguments) is
+# Ansible's default.
+DEFAULTS_CONFIG = """\
+[defaults]
+inventory = {root}/inventory/aws_ec2.yml
+roles_path = {root}/roles
+library = {root}/plugins/modules
+module_utils = {root}/plugins/module_utils
+host_key_checking = False
+"""
+SEED_TASKS = 100
+
+
+@dataclass
+class PlaybookRun:
+    label: str
+    returncode: int
+    started: float
+    ended: float
+    events: list[dict[str, Any]]
+    to_http_200_s: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def windows(self) -> list[benchlib.Window]:
+        return benchlib.phase_windows(self.events, self.started)
+
+    def record(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
+        calls = benchlib.calls_by_phase(requests, self.windows, until=self.ended)
+        return {
+            "seconds": self.seconds,
+            "to_http_200_s": self.to_http_200_s,
+            "returncode": self.returncode,
+            "changed": benchlib.changed_count(self.events),
+            "phases_s": benchlib.phase_seconds(self.windows),
+            "calls": calls,
+            "calls_total": benchlib.total_calls(calls),
+            "actions": benchlib.actions_in(requests, self.started, self.ended),
+            "slowest_tasks": [
+                [name, round(s, 2)]
+                for name, s in benchlib.task_seconds(self.events, self.ended)[:12]
+            ],
+        }
+
+
+class FirstOk:
+    """Polls URLs in the background; remembers when all of them had answered 200 once."""
+
+    def __init__(self, urls: list[str], interval: float = 0.5) -> None:
+        self.urls = urls
+        self.interval = interval
+        self.first: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set() and len(self.first) < len(self.urls):
+            for url in self.urls:
+                if url not in self.first and http_status(url) == 200:
+                    self.first[url] = time.time()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> FirstOk:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def all_ok_at(self) -> float | None:
+        return max(self.first.values()) if len(self.first) == len(self.urls) else None
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+@dataclass
+class Stack:
+    """One emulator (with host containers) on the benchmark's ports, and playbook runs on it."""
+
+    state_dir: Path
+    host_cpus: str
+    host_memory: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def request_log(self) -> Path:
+        return self.state_dir / "requests.jsonl"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}/"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_API_PORT']}/api/tasks"
+
+    def base_env(self) -> dict[str, str]:
+        """The caller's environment without any Ansible, AWS or emulator setting of its own."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ANSIBLE_", "AWS_", "EMBEDDED_", "MOLECULE_", "BENCH_"))
+        }
+        env.update(PORTS)
+        env["ANSIBLE_NOCOLOR"] = "1"
+        return env
+
+    def emulator(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        env = self.base_env()
+        env.update(
+            EMBEDDED_HOST_CPUS=self.host_cpus,
+            EMBEDDED_HOST_MEMORY=self.host_memory,
+            EMBEDDED_REQUEST_LOG=str(self.request_log),
+        )
+        port = PORTS["EMULATOR_PORT"]
+        argv = [*EMULATOR, command, "--port", port, "--state-dir", str(self.state_dir), *extra]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("timing", "logs", "cp"):
+            (self.state_dir / sub).mkdir(exist_ok=True)
+        started = self.emulator("start", "--hosts")
+        if started.returncode != 0:
+            raise SystemExit(f"emulator did not start: {started.stderr.strip()}")
+        exports = self.emulator("env")
+        env = self.base_env()
+        for line in exports.stdout.splitlines():
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").partition("=")
+                env[key] = json.loads(value)
+        env.update(
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+            AWS_EC2_METADATA_DISABLED="true",
+            ANSIBLE_CALLBACK_PLUGINS=str(HERE / "callback_plugins"),
+            ANSIBLE_CALLBACKS_ENABLED="bench_timer",
+        )
+        self.env = env
+
+    def stop(self) -> None:
+        self.emulator("stop")
+
+    def playbook(
+        self, playbook: str, label: str, config: Path | None = None, poll: bool = False
+    ) -> PlaybookRun:
+        timing = self.state_dir / "timing" / f"{label}.jsonl"
+        timing.unlink(missing_ok=True)
+        env = dict(self.env, BENCH_TIMING_FILE=str(timing))
+        # Every run starts with cold SSH connections: a master left by the previous run (or by
+        # the other configuration) would otherwise be reused and skew the comparison.
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(self.state_dir / "cp" / label)
+        if config is not None:
+            env["ANSIBLE_CONFIG"] = str(config)
+        command = [
+            str(VENV_BIN / "ansible-playbook"),
+            playbook,
+            "-e",
+            f"project_state_dir={self.state_dir / 'project'}",
+        ]
+        log(f"{label}: ansible-playbook {playbook}" + (" (Ansible's defaults)" if config else ""))
+        poller_context = FirstOk([self.web_url, self.api_url]) if poll else None
+        with poller_context or contextlib.nullcontext() as poller:
+            started = time.time()
+            result = subprocess.run(
+                command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+            )
+            ended = time.time()
+        (self.state_dir / "logs" / f"{label}.log").write_text(result.stdout + result.stderr)
+        events = benchlib.read_json_lines(timing)
+        run = PlaybookRun(label, result.returncode, started, ended, events)
+        if poller is not None and (ok_at := poller.all_ok_at()) is not None:
+            run.to_http_200_s = ok_at - started
+        log(f"{label}: {run.seconds:.1f} s, rc={run.returncode}")
+        if result.returncode != 0:
+            raise RuntimeError(f"{label} failed: see {self.state_dir / 'logs' / f'{label}.log'}")
+        return run
+
+    def host_container(self) -> str:
+        listing = docker(
+            "ps", "--quiet", "--filter", f"label={HOST_LABEL}={PORTS['EMULATOR_PORT']}"
+        )
+        ids = listing.split()
+        if len(ids) != 1:
+            raise RuntimeError(f"expected one host container, found {len(ids)}")
+        return ids[0]
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def seed_tasks(api_url: str, count: int) -> int:
+    with urllib.request.urlopen(api_url, timeout=10) as response:
+        existing = len(json.loads(response.read()))
+    for n in range(existing, count):
+        body = json.dumps({"title": f"benchmark task {n + 1}"}).encode()
+        request = urllib.request.Request(
+            api_url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+    return max(existing, count)
+
+
+def hey(url: str, rate: int, seconds: int, host: str | None = None) -> dict[str, Any]:
+    """hey at a fixed rate; with `host`, the CPU use of the app's containers half-way through."""
+    workers, per_worker = benchlib.hey_workers(rate)
+    command = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(per_worker), "-t", "10"]
+    with subprocess.Popen([*command, url], stdout=subprocess.PIPE, text=True) as process:
+        cpu = {}
+        if host is not None:
+            time.sleep(seconds / 2)
+            cpu = {
+                benchlib.service_of_container(name): percent
+                for name, percent in benchlib.parse_docker_cpu(
+                    docker("exec", host, "docker", "stats", "--no-stream", "--format", CPU_FORMAT)
+                ).items()
+            }
+        output, _ = process.communicate()
+    return {
+        "rate": rate,
+        "workers": workers,
+        "cpu_percent": cpu,
+        "load_average": os.getloadavg()[0],
+        **benchlib.parse_hey(output),
+    }
+
+
+CPU_FORMAT = "{{.Name}}\t{{.CPUPerc}}"
+
+
+def load_test(stack: Stack, rates: list[int], seconds: int) -> dict[str, Any]:
+    """GET /api/tasks with SEED_TASKS tasks at each fixed rate, then each service's memory.
+
+    Two paths: the published port on 127.0.0.1 (what a user of the embedded default reaches,
+    through the machine's docker-proxy) and the host container's own address (no userland
+    proxy: the kernel's DNAT into the app's container, as a client reaches an EC2 instance).
+    """
+    tasks = seed_tasks(stack.api_url, SEED_TASKS)
+    host = stack.host_container()
+    paths = {
+        "published": stack.api_url,
+        "host_address": f"http://{host_address(host)}:8000/api/tasks",
+    }
+    log(f"load: {tasks} tasks, warm-up at 50/s")
+    hey(stack.api_url, 50, 5)
+    results: dict[str, dict[str, Any]] = {name: {} for name in paths}
+    for rate in rates:
+        for name, url in paths.items():
+            r = results[name][str(rate)] = hey(url, rate, seconds, host)
+            log(
+                f"load {name}: {rate}/s -> p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+                f"errors {r['errors']}"
+            )
+    inner = docker(
+        "exec", host, "docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"
+    )
+    memory = {
+        benchlib.service_of_container(name): mib
+        for name, mib in benchlib.parse_docker_stats(inner).items()
+    }
+    outer = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", host)
+    return {
+        "tasks": tasks,
+        "rates": results["host_address"],
+        "rates_published_port": results["published"],
+        "memory_mib": memory,
+        "services_total_mib": sum(memory.values()),
+        "host_container_mib": host_memory(host) or sum(benchlib.parse_docker_stats(outer).values()),
+        "limits": host_limits(host),
+    }
+
+
+def host_memory(host: str) -> float | None:
+    """The host container's whole resident memory (its cgroup; the app's containers are nested
+    in it), read from this machine's cgroup v1 files; None where they are not there."""
+    full_id = docker("inspect", "-f", "{{.Id}}", host).strip()
+    stat = Path(f"/sys/fs/cgroup/memory/docker/{full_id}/memory.stat")
+    if not stat.is_file():
+        return None
+    values = dict(line.split() for line in stat.read_text().splitlines())
+    return int(values.get("total_rss", 0)) / 2**20
+
+
+def host_address(host: str) -> str:
+    return docker(
+        "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", host
+    ).split()[0]
+
+
+APP_CGROUPS_SCRIPT = (
+    "for c in $(docker ps -q); do "
+    "awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "
+    "/proc/$(docker inspect -f '{{.State.Pid}}' $c)/cgroup; done"
+)
+
+
+def host_limits(host: str) -> dict[str, Any]:
+    """The host container's size and where the app's containers sit (inside its cgroup?)."""
+    inspect = json.loads(docker("inspect", host))[0]["HostConfig"]
+    # The memory cgroup of each app container's main process: /docker/<host>/<app container>
+    # when the app is inside the host container's limits.
+    parent = docker("exec", host, "sh", "-c", APP_CGROUPS_SCRIPT)
+    return {
+        "cpus": inspect.get("NanoCpus", 0) / 1e9,
+        "memory_mib": inspect.get("Memory", 0) / 2**20,
+        "app_cgroups": sorted(set(parent.split())),
+    }
+
+
+def configure_pair(stack: Stack, label: str, defaults: Path, flip: bool) -> dict[str, float]:
+    """playbooks/configure.yml on the converged host with each configuration, in turn."""
+    order = [("defaults", defaults), ("project", None)]
+    if flip:
+        order.reverse()
+    seconds = {}
+    for name, config in order:
+        run = stack.playbook("playbooks/configure.yml", f"{label}-configure-{name}", config)
+        seconds[name] = benchlib.phase_seconds(run.windows).get("configure", run.seconds)
+        seconds[f"{name}_process"] = run.seconds
+    return seconds
+
+
+def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) -> dict[str, Any]:
+    label = f"run{index}"
+    requests = lambda: benchlib.read_json_lines(stack.request_log)  # noqa: E731
+    record: dict[str, Any] = {"run": index}
+    converge = stack.playbook("site.yml", f"{label}-converge", poll=True)
+    rerun = stack.playbook("site.yml", f"{label}-rerun")
+    if args.rates:
+        record["load"] = load_test(stack, args.rates, args.load_seconds)
+    pairs = [
+        configure_pair(stack, f"{label}-{n}", defaults, flip=(index + n) % 2 == 1)
+        for n in range(args.config_repeats)
+    ]
+    teardown = stack.playbook("teardown.yml", f"{label}-teardown")
+    log_now = requests()
+    record.update(
+        converge=converge.record(log_now),
+        rerun=rerun.record(log_now),
+        teardown=teardown.record(log_now),
+        configure_rerun=pairs,
+    )
+    if args.fresh_defaults:
+        fresh = stack.playbook("site.yml", f"{label}-converge-defaults", defaults, poll=True)
+        stack.playbook("teardown.yml", f"{label}-teardown-defaults")
+        record["converge_defaults"] = fresh.record(requests())
+    return record
+
+
+def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's figures, each as median/min/max over the runs."""
+
+    def over(path: list[str]) -> dict[str, Any]:
+        values = []
+        for run in runs:
+            value: Any = run
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, int | float):
+                values.append(float(value))
+        return summary(values)
+
+    phases = list(runs[0]["converge"]["phases_s"])
+    out: dict[str, Any] = {
+        "first_converge_s": over(["converge", "seconds"]),
+        "first_converge_to_http_200_s": over(["converge", "to_http_200_s"]),
+        "first_converge_phase_s": {p: over(["converge", "phases_s", p]) for p in phases},
+        "rerun_s": over(["rerun", "seconds"]),
+        "rerun_phase_s": {p: over(["rerun", "phases_s", p]) for p in phases},
+        "rerun_ratio": summary(r["rerun"]["seconds"] / r["converge"]["seconds"] for r in runs),
+        "rerun_changed": summary(r["rerun"]["changed"] for r in runs),
+        "teardown_s": over(["teardown", "seconds"]),
+        "aws_calls": {},
+    }
+    for kind in ("converge", "rerun", "teardown"):
+        calls = {
+            phase: {k: over([kind, "calls", phase, k]) for k in ("read", "mutating")}
+            for phase in runs[0][kind]["calls"]
+        }
+        calls["total"] = {k: over([kind, "calls_total", k]) for k in ("read", "mutating")}
+        out["aws_calls"][kind] = calls
+    pairs = [pair for run in runs for pair in run["configure_rerun"]]
+    if pairs:
+        out["configure_rerun_s"] = {
+            "project": summary(p["project"] for p in pairs),
+            "defaults": summary(p["defaults"] for p in pairs),
+            "ratio_defaults_over_project": summary(p["defaults"] / p["project"] for p in pairs),
+        }
+    fresh = [r for r in runs if "converge_defaults" in r]
+    if fresh:
+        out["configure_fresh_s"] = {
+            "project": summary(r["converge"]["phases_s"]["configure"] for r in fresh),
+            "defaults": summary(r["converge_defaults"]["phases_s"]["configure"] for r in fresh),
+            "ratio_defaults_over_project": summary(
+                r["converge_defaults"]["phases_s"]["configure"]
+                / r["converge"]["phases_s"]["configure"]
+                for r in fresh
+            ),
+        }
+        out["first_converge_defaults_s"] = over(["converge_defaults", "seconds"])
+    loads = [r["load"] for r in runs if "load" in r]
+    if loads:
+        out["load"] = {
+            rate: {
+                key: summary(load["rates"][rate][key] for load in loads)
+                for key in ("p50_ms", "p99_ms", "errors", "requests_per_s")
+            }
+            for rate in loads[0]["rates"]
+        }
+        out["load_published_port"] = {
+            rate: {
+                key: summary(load["rates_published_port"][rate][key] for load in loads)
+                for key in ("p50_ms", "p99_ms", "errors", "requests_per_s")
+            }
+            for rate in loads[0]["rates_published_port"]
+        }
+        out["memory_mib"] = {
+            service: summary(load["memory_mib"].get(service, 0.0) for load in loads)
+            for service in loads[0]["memory_mib"]
+        }
+        out["memory_mib"]["services_total"] = summary(load["services_total_mib"] for load in loads)
+        out["memory_mib"]["host_container"] = summary(load["host_container_mib"] for load in loads)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    engine = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory_kib / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "docker": engine,
+        "commit": git("rev-parse", "--short", "HEAD"),
+        # Others edit the tree while benchmarks run: which playbooks and roles differed.
+        "uncommitted": git("status", "--short", "--", "site.yml", "playbooks", "roles").split("\n"),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one run, no converge with Ansible's defaults"
+    )
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [int(r) for r in s.split(",") if r],
+        default=[50, 200, 500],
+        help="requests per second for the load test, comma-separated; empty to skip",
+    )
+    parser.add_argument("--load-seconds", type=int, default=10)
+    parser.add_argument(
+        "--config-repeats",
+        type=int,
+        default=2,
+        help="configure.yml runs per configuration on the converged host, per run",
+    )
+    parser.add_argument(
+        "--no-fresh-defaults",
+        dest="fresh_defaults",
+        action="store_false",
+        help="skip the whole first converge with Ansible's defaults",
+    )
+    parser.add_argument("--host-cpus", default="2", help="host container CPUs (t3.micro: 2)")
+    parser.add_argument("--host-memory", default="1g", help="host container memory (t3.micro)")
+    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state" / "bench")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.fresh_defaults, args.config_repeats = 1, False, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.rates and not shutil.which("hey"):
+        print("error: the load test needs hey: apt-get install -y hey", file=sys.stderr)
+        return 1
+    stack = Stack(args.state_dir, args.host_cpus, args.host_memory)
+    if args.state_dir.exists():
+        shutil.rmtree(args.state_dir / "timing", ignore_errors=True)
+        (args.state_dir / "requests.jsonl").unlink(missing_ok=True)
+    stack.start()
+    defaults = args.state_dir / "ansible-defaults.cfg"
+    defaults.write_text(DEFAULTS_CONFIG.format(root=REPO_ROOT))
+    started = time.time()
+    info = machine()
+    runs: list[dict[str, Any]] = []
+    try:
+        for index in range(1, args.runs + 1):
+            runs.append(one_run(stack, index, args, defaults))
+    finally:
+        if not runs or len(runs) < args.runs:
+            with contextlib.suppress(Exception):
+                stack.playbook("teardown.yml", "cleanup-teardown")
+        stack.stop()
+    results = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "command": "make bench  # .venv/bin/python bench/stack_bench.py " + " ".join(argv or []),
+        "machine": info,
+        "settings": {
+            "runs": args.runs,
+            "rates": args.rates,
+            "load_seconds": args.load_seconds,
+            "config_repeats": args.config_repeats,
+            "fresh_defaults": args.fresh_defaults,
+            "host": {"cpus": args.host_cpus, "memory": args.host_memory},
+            "defaults_config": DEFAULTS_CONFIG.format(root="<repo>"),
+        },
+        "figures": figures(runs),
+        "runs": runs,
+        "duration_s": time.time() - started,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    import report
+
+    table = report.markdown(results)
+    args.output.with_suffix(".md").write_text(table)
+    print(table)
+    log(f"results in {args.output} and {args.output.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,243 @@
+"""The benchmark's own logic on recorded samples: no stack, no Docker, no timing."""
+
+from __future__ import annotations
+
+import benchlib
+import pytest
+
+# hey 0.1.4's summary for a short run with a few failures (trimmed histogram).
+HEY_OUTPUT = """
+Summary:
+  Total:\t10.0105 secs
+  Slowest:\t0.0812 secs
+  Fastest:\t0.0021 secs
+  Average:\t0.0064 secs
+  Requests/sec:\t199.8901
+
+  Total data:\t1234567 bytes
+  Size/request:\t617 bytes
+
+Response time histogram:
+  0.002 [1]\t|
+  0.010 [1890]\t|■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■
+
+Latency distribution:
+  10% in 0.0035 secs
+  25% in 0.0041 secs
+  50% in 0.0052 secs
+  75% in 0.0066 secs
+  90% in 0.0089 secs
+  95% in 0.0110 secs
+  99% in 0.0315 secs
+
+Details (average, fastest, slowest):
+  DNS+dialup:\t0.0000 secs, 0.0021 secs, 0.0812 secs
+  resp wait:\t0.0060 secs, 0.0019 secs, 0.0800 secs
+
+Status code distribution:
+  [200]\t1990 responses
+  [502]\t4 responses
+
+Error distribution:
+  [5]\tGet "http://127.0.0.1:8004/api/tasks": dial tcp 127.0.0.1:8004: connect: connection refused
+  [1]\tGet "http://127.0.0.1:8004/api/tasks": context deadline exceeded
+"""
+
+
+def test_hey_percentiles_in_milliseconds():
+    parsed = benchlib.parse_hey(HEY_OUTPUT)
+    assert parsed["p50_ms"] == pytest.approx(5.2)
+    assert parsed["p99_ms"] == pytest.approx(31.5)
+    assert parsed["requests_per_s"] == pytest.approx(199.8901)
+
+
+def test_hey_errors_count_non_2xx_and_transport_errors():
+    parsed = benchlib.parse_hey(HEY_OUTPUT)
+    assert parsed["statuses"] == {200: 1990, 502: 4}
+    assert parsed["responses"] == 1994
+    assert len(parsed["transport_errors"]) == 2
+    assert parsed["errors"] == 4 + 5 + 1
+
+
+def test_hey_without_errors():
+    clean = HEY_OUTPUT.split("Error distribution:")[0].replace("  [502]\t4 responses\n", "")
+    assert benchlib.parse_hey(clean)["errors"] == 0
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"), [(50, (5, 10)), (200, (20, 10)), (500, (50, 10)), (7, (1, 7))]
+)
+def test_hey_workers_multiply_to_the_rate(rate, expected):
+    workers, per_worker = benchlib.hey_workers(rate)
+    assert (workers, per_worker) == expected
+    assert workers * per_worker == rate
+
+
+def test_hey_workers_exact_for_awkward_rates():
+    workers, per_worker = benchlib.hey_workers(123)
+    assert workers * per_worker == 123
+
+
+@pytest.mark.parametrize(
+    ("action", "kind"),
+    [
+        ("DescribeVpcs", "read"),
+        ("GetCallerIdentity", "read"),
+        ("ListTagsForResource", "read"),
+        ("DescribeBudget", "read"),
+        ("CreateVpc", "mutating"),
+        ("RunInstances", "mutating"),
+        ("CreateTags", "mutating"),
+        ("AuthorizeSecurityGroupIngress", "mutating"),
+        ("", "unknown"),
+    ],
+)
+def test_call_kind(action, kind):
+    assert benchlib.call_kind(action) == kind
+
+
+def test_summary_median_min_max():
+    assert benchlib.summary([3.0, 1.0, 2.0]) == {
+        "median": 2.0,
+        "min": 1.0,
+        "max": 3.0,
+        "runs": [3.0, 1.0, 2.0],
+    }
+    assert benchlib.summary([1.0, 4.0])["median"] == 2.5
+    assert benchlib.summary([])["median"] is None
+
+
+EVENTS = [
+    {"event": "play", "time": 102.0, "name": "Preflight", "file": "preflight.yml"},
+    {"event": "task", "time": 102.5, "name": "check"},
+    {"event": "play", "time": 110.0, "name": "Find", "file": "wait_for_host.yml"},
+    {"event": "task", "time": 110.1, "name": "refresh"},
+    {"event": "play", "time": 111.0, "name": "Wait", "file": "wait_for_host.yml"},
+    {"event": "task", "time": 111.5, "name": "wait"},
+    {"event": "changed", "time": 112.0, "host": "i-1", "task": "wait"},
+    {"event": "play", "time": 120.0, "name": "Configure", "file": "configure.yml"},
+    {"event": "task", "time": 120.5, "name": "apt"},
+    {"event": "end", "time": 150.0},
+]
+
+
+def test_phase_windows_start_with_startup_and_merge_plays_of_one_file():
+    windows = benchlib.phase_windows(EVENTS, started=100.0)
+    assert [(w.phase, w.start, w.end) for w in windows] == [
+        ("startup", 100.0, 102.0),
+        ("preflight", 102.0, 110.0),
+        ("wait_for_host", 110.0, 120.0),
+        ("configure", 120.0, 150.0),
+    ]
+    assert benchlib.phase_seconds(windows)["wait_for_host"] == 10.0
+
+
+def test_phase_windows_without_plays():
+    assert benchlib.phase_windows([], started=1.0) == []
+
+
+def test_calls_are_mapped_to_phases_by_time():
+    windows = benchlib.phase_windows(EVENTS, started=100.0)
+    requests = [
+        {"time": 99.0, "service": "ec2", "action": "DescribeVpcs"},  # before the run
+        {"time": 101.0, "service": "ec2", "action": "DescribeInstances"},  # inventory
+        {"time": 103.0, "service": "sts", "action": "GetCallerIdentity"},
+        {"time": 104.0, "service": "budgets", "action": "CreateBudget"},
+        {"time": 110.2, "service": "ec2", "action": "DescribeInstances"},
+        {"time": 150.5, "service": "ec2", "action": "CreateTags"},  # after the last play
+        {"time": 160.0, "service": "ec2", "action": "RunInstances"},  # after the process
+    ]
+    counts = benchlib.calls_by_phase(requests, windows, until=151.0)
+    assert counts["startup"] == {"read": 1, "mutating": 0, "unknown": 0}
+    assert counts["preflight"] == {"read": 1, "mutating": 1, "unknown": 0}
+    assert counts["wait_for_host"]["read"] == 1
+    assert counts["configure"]["mutating"] == 1
+    assert benchlib.total_calls(counts) == {"read": 3, "mutating": 2, "unknown": 0}
+
+
+def test_changed_count_and_task_seconds():
+    assert benchlib.changed_count(EVENTS) == 1
+    tasks = dict(benchlib.task_seconds(EVENTS, finish=150.0))
+    assert tasks["apt"] == pytest.approx(29.5)
+    assert tasks["check"] == pytest.approx(7.5)
+    assert next(iter(tasks)) == "apt"
+
+
+def test_actions_in_counts_by_service_and_action():
+    requests = [
+        {"time": 1.0, "service": "ec2", "action": "DescribeVpcs"},
+        {"time": 2.0, "service": "ec2", "action": "DescribeVpcs"},
+        {"time": 3.0, "service": "sts", "action": "GetCallerIdentity"},
+        {"time": 9.0, "service": "ec2", "action": "RunInstances"},
+    ]
+    assert benchlib.actions_in(requests, 0.0, 5.0) == {
+        "ec2:DescribeVpcs": 2,
+        "sts:GetCallerIdentity": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("size", "mib"),
+    [("45.5MiB", 45.5), ("1GiB", 1024.0), ("512KiB", 0.5), ("1048576B", 1.0), ("1MB", 0.95367)],
+)
+def test_mebibytes(size, mib):
+    assert benchlib.mebibytes(size) == pytest.approx(mib, rel=1e-4)
+
+
+def test_mebibytes_refuses_garbage():
+    with pytest.raises(ValueError):
+        benchlib.mebibytes("--")
+
+
+def test_docker_stats_by_service():
+    output = (
+        "taskapp-db-1\t31.2MiB / 256MiB\n"
+        "taskapp-api-1\t120MiB / 192MiB\n"
+        "taskapp-web-1\t4MiB / 64MiB\n"
+    )
+    memory = benchlib.parse_docker_stats(output)
+    assert memory == {"taskapp-db-1": 31.2, "taskapp-api-1": 120.0, "taskapp-web-1": 4.0}
+    assert [benchlib.service_of_container(n) for n in memory] == ["db", "api", "web"]
+    assert benchlib.service_of_container("other") == "other"
+
+
+def test_docker_cpu_percent():
+    output = "taskapp-api-1\t143.25%\ntaskapp-db-1\t20.01%\nbroken\t--\n"
+    assert benchlib.parse_docker_cpu(output) == {"taskapp-api-1": 143.25, "taskapp-db-1": 20.01}
+
+
+def test_report_table_from_figures():
+    import report
+
+    one = {"median": 2.0, "min": 1.0, "max": 3.0, "runs": [1.0, 2.0, 3.0]}
+    counts = {"read": one, "mutating": {"median": 0, "min": 0, "max": 0, "runs": [0, 0, 0]}}
+    results = {
+        "date": "2026-11-28T04:00:00Z",
+        "command": "make bench  # ...",
+        "machine": {
+            "cpus": 2,
+            "memory_gib": 23.5,
+            "os": "Linux",
+            "docker": "20.10",
+            "load_average_at_start": [1.0, 1.0, 1.0],
+        },
+        "settings": {"runs": 3, "host": {"cpus": "2", "memory": "1g"}},
+        "figures": {
+            "first_converge_s": one,
+            "first_converge_to_http_200_s": one,
+            "first_converge_phase_s": {"deploy": one, "startup": one, "newphase": one},
+            "rerun_s": one,
+            "rerun_changed": counts["mutating"],
+            "rerun_ratio": one,
+            "teardown_s": one,
+            "aws_calls": {
+                kind: {"provision": counts, "total": counts}
+                for kind in ("converge", "rerun", "teardown")
+            },
+        },
+    }
+    table = report.markdown(results)
+    assert "| first converge of `site.yml` | 2.0 s (1.0-3.0) |" in table
+    assert table.index("phase startup") < table.index("phase deploy") < table.index("newphase")
+    assert "| AWS calls, rerun: read / mutating | 2 (1-3) / 0 (0-0) |" in table
+    assert "| provision | 2 / 0 | 2 / 0 | 2 / 0 |" in table
