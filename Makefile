@@ -62,7 +62,7 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test-python: setup ## pytest: modules, provisioning and teardown on the emulator, the app
+test-python: setup host-images ## pytest: modules, the playbooks on the emulator (with a host for the resilience tests), the app
 	$(BIN)/pytest --ignore=tests/readme
 
 test-roles: setup host-images ## Molecule: each host role alone on the test host image

@@ -21,6 +21,7 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SCENARIO_DIR.parents[1]
 sys.path[:0] = [str(SCENARIO_DIR), str(REPO_ROOT / "tests" / "app"), str(REPO_ROOT / "app" / "api")]
 
+# E402 below: these modules are found only through the sys.path entries just added.
 import stack  # noqa: E402  (molecule/default/stack.py)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402

@@ -1,0 +1,356 @@
+"""The whole site.yml on the embedded default with host containers: interrupted runs, secrets
+in verbose output, the hardened host, data across restarts, an interrupted teardown.
+
+The tests share one emulator (with host containers, on ports of their own) and run in file
+order, each starting from what the one before left: that is the story of a user whose runs
+die halfway, and it costs one full deploy instead of one per kill point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from stack_testing import (
+    EMULATOR_SCRIPT,
+    REPO_ROOT,
+    VENV_BIN,
+    Emulator,
+    PlaybookRun,
+    Runner,
+    count_project_resources,
+    playbook_env_for,
+    project_filter,
+)
+
+pytestmark = pytest.mark.slow
+
+# Away from the user's demo (4566...), molecule/default (4576...) and test-readme (4586...).
+PORTS = {
+    "EMULATOR_PORT": "4596",
+    "EMBEDDED_HOST_SSH_PORT": "2225",
+    "EMBEDDED_HOST_HTTP_PORT": "8083",
+    "EMBEDDED_HOST_API_PORT": "8003",
+}
+WEB = f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}"
+API = f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_API_PORT']}"
+HOST_LABEL = f"org.taskstack.embedded-host={PORTS['EMULATOR_PORT']}"
+NOTHING = dict.fromkeys(
+    ("vpc", "subnet", "igw", "route_table", "security_group", "key_pair", "instance"), 0
+)
+ONE_OF_EACH = dict.fromkeys(NOTHING, 1)
+LIVE = ["pending", "running"]
+
+
+@dataclass
+class Stack:
+    emulator: Emulator
+    runner: Runner
+    state_dir: Path
+    # Every output of a verbose run, searched for secrets at the end.
+    verbose_outputs: list[str] = field(default_factory=list)
+
+    @property
+    def ec2(self):
+        return self.emulator.client("ec2")
+
+    def site(self, *args: str) -> PlaybookRun:
+        run = self.runner.playbook("site.yml", "-vvv", *args)
+        self.verbose_outputs.append(run.output)
+        return run
+
+
+def emulator_command(name: str, state_dir: Path, *extra: str) -> str:
+    where = ["--port", PORTS["EMULATOR_PORT"], "--state-dir", str(state_dir)]
+    result = subprocess.run(
+        [sys.executable, str(EMULATOR_SCRIPT), name, *where, *extra],
+        env={**os.environ, **PORTS},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def exports_of(shell: str) -> dict[str, str]:
+    """The variables of `emulator.py env`'s export lines."""
+    pairs = (
+        line.removeprefix("export ").partition("=")
+        for line in shell.splitlines()
+        if line.startswith("export ")
+    )
+    return {key: json.loads(value) for key, _, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    emulator_dir = tmp_path_factory.mktemp("hosted-emulator")
+    emulator_command("start", emulator_dir, "--hosts")
+    emulator = Emulator(port=int(PORTS["EMULATOR_PORT"]), state_dir=emulator_dir)
+    emulator.command("reset")
+    hosts = {
+        key: value
+        for key, value in exports_of(emulator_command("env", emulator_dir)).items()
+        if key.startswith("EMBEDDED_HOST_")
+    }
+    state_dir = tmp_path_factory.mktemp("state")
+    runner = Runner({**playbook_env_for(emulator), **hosts}, state_dir)
+    try:
+        yield Stack(emulator, runner, state_dir)
+    finally:
+        emulator_command("stop", emulator_dir)
+
+
+def run_and_kill(
+    stack: Stack, playbook: str, kill_when: Callable[[list[str]], bool], *args: str
+) -> str:
+    """Runs a playbook and SIGKILLs it (and its SSH and module children) once kill_when holds.
+
+    A kill, not an interrupt: nothing of Ansible gets to clean up, like a laptop whose battery
+    dies. Fails if the playbook ended before the moment came, since nothing was then shown.
+    """
+    command = [str(VENV_BIN / "ansible-playbook"), playbook, *args]
+    command += ["-e", f"project_state_dir={stack.state_dir}"]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=stack.runner.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 900
+    killed = False
+    while process.poll() is None and time.monotonic() < deadline:
+        if kill_when(lines):
+            os.killpg(process.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.2)
+    process.wait()
+    reader.join(timeout=10)
+    output = "".join(lines)
+    stack.verbose_outputs.append(output)
+    assert killed, f"{playbook} ended before the kill point:\n{output[-3000:]}"
+    return output
+
+
+def vpc_exists(stack: Stack) -> Callable[[list[str]], bool]:
+    """Any VPC but the default one: the earliest moment, before the module tags anything."""
+    not_default = [{"Name": "is-default", "Values": ["false"]}]
+    return lambda _: bool(stack.ec2.describe_vpcs(Filters=not_default)["Vpcs"])
+
+
+def instance_launched(stack: Stack) -> Callable[[list[str]], bool]:
+    states = [{"Name": "instance-state-name", "Values": LIVE}]
+    return lambda _: bool(stack.ec2.describe_instances(Filters=states)["Reservations"])
+
+
+def task_started(banner: str, delay_s: float = 0.0) -> Callable[[list[str]], bool]:
+    """True delay_s after the task's banner is printed, to land inside the task."""
+    seen_at: list[float] = []
+
+    def check(lines: list[str]) -> bool:
+        if not seen_at and any(line.startswith(f"TASK [{banner}") for line in lines):
+            seen_at.append(time.monotonic())
+        return bool(seen_at) and time.monotonic() - seen_at[0] >= delay_s
+
+    return check
+
+
+def instance_terminating(stack: Stack) -> Callable[[list[str]], bool]:
+    gone = [{"Name": "instance-state-name", "Values": ["shutting-down", "terminated"]}]
+    return lambda _: bool(stack.ec2.describe_instances(Filters=gone)["Reservations"])
+
+
+def host_containers() -> list[str]:
+    result = subprocess.run(
+        ["docker", "ps", "-a", "-q", "--filter", f"label={HOST_LABEL}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
+
+
+def the_host() -> str:
+    (container,) = host_containers()
+    return container
+
+
+def on_host(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "exec", the_host(), *command], capture_output=True, text=True, check=False
+    )
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except OSError as error:
+        return getattr(error, "code", 0) or 0, b""
+
+
+def wait_for_api(timeout_s: float = 240) -> list[dict]:
+    """The task list once the API answers again (after a restart)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, body = http_get(f"{API}/api/tasks")
+        if status == 200:
+            return json.loads(body)
+        time.sleep(2)
+    pytest.fail(f"the API on {API} did not answer within {timeout_s:.0f}s")
+
+
+def titles() -> list[str]:
+    return [task["title"] for task in wait_for_api()]
+
+
+def add_task(title: str) -> None:
+    request = urllib.request.Request(
+        f"{API}/api/tasks",
+        data=json.dumps({"title": title}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def test_teardown_after_a_run_killed_once_the_vpc_exists_leaves_nothing(stack: Stack):
+    run_and_kill(stack, "site.yml", vpc_exists(stack), "-vvv")
+
+    teardown = stack.runner.playbook("teardown.yml")
+    assert teardown.returncode == 0, teardown.output[-3000:]
+    assert count_project_resources(stack.ec2) == NOTHING
+    vpcs = stack.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])
+    assert vpcs["Vpcs"] == []
+    assert host_containers() == []
+
+
+def test_runs_killed_after_the_launch_and_in_the_deploy_then_rerun_converge(stack: Stack):
+    run_and_kill(stack, "site.yml", instance_launched(stack), "-vvv")
+    # Three seconds into `docker compose up`: images are building or containers starting.
+    run_and_kill(
+        stack, "site.yml", task_started("app_deploy : Bring up the Compose project", 3), "-vvv"
+    )
+
+    run = stack.site()
+    assert run.returncode == 0, run.output[-3000:]
+    assert count_project_resources(stack.ec2) == ONE_OF_EACH
+    assert len(host_containers()) == 1
+    assert http_get(f"{WEB}/")[0] == 200
+    assert wait_for_api()
+
+
+def test_a_rerun_after_the_interruptions_changes_nothing(stack: Stack):
+    run = stack.runner.playbook("site.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed == 0, [line for line in run.output.splitlines() if "changed:" in line]
+
+
+def secret_lines(state_dir: Path) -> dict[str, str]:
+    """The database password and the private key's body lines, as found on the controller."""
+    (password_file,) = (state_dir / "secrets").iterdir()
+    key_files = [p for p in (state_dir / "keys").iterdir() if p.suffix != ".pub"]
+    secrets = {"database password": password_file.read_text().split()[0]}
+    for key_file in key_files:
+        body = [
+            line for line in key_file.read_text().splitlines() if line and "PRIVATE KEY" not in line
+        ]
+        secrets.update({f"{key_file.name} line {n}": line for n, line in enumerate(body)})
+    return secrets
+
+
+def test_no_secret_in_verbose_output_and_secret_files_are_private(stack: Stack):
+    secrets = secret_lines(stack.state_dir)
+    assert len(secrets) > 2
+    # The value searched for is the one in use: the host's env file holds it.
+    assert secrets["database password"] in on_host("cat", "/opt/taskapp/.env").stdout
+    outputs = stack.verbose_outputs
+    assert len(outputs) >= 4 and all("<127.0.0.1>" in out or "ESTABLISH" in out for out in outputs)
+    for name, value in secrets.items():
+        leaks = [n for n, output in enumerate(outputs) if value in output]
+        assert leaks == [], f"the {name} appears in the -vvv output of runs {leaks}"
+
+    for path in [*(stack.state_dir / "secrets").iterdir(), *(stack.state_dir / "keys").iterdir()]:
+        if path.suffix != ".pub":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    env_file = on_host("stat", "-c", "%a %U", "/opt/taskapp/.env")
+    assert env_file.stdout.split() == ["600", "root"], env_file
+
+
+def test_the_instance_state_at_the_emulator_is_hardened(stack: Stack):
+    live = [{"Name": "instance-state-name", "Values": LIVE}]
+    (reservation,) = stack.ec2.describe_instances(Filters=project_filter() + live)["Reservations"]
+    (instance,) = reservation["Instances"]
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    volume_ids = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
+    volumes = stack.ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]
+    assert volumes and all(volume["Encrypted"] for volume in volumes)
+    (group,) = stack.ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    ssh_sources = [
+        ip_range["CidrIp"]
+        for rule in group["IpPermissions"]
+        if rule.get("FromPort") == 22
+        for ip_range in rule["IpRanges"]
+    ]
+    # The operator's address as preflight found it: one host, never a wider network.
+    assert len(ssh_sources) == 1 and ssh_sources[0].endswith("/32"), ssh_sources
+
+
+def test_the_host_takes_keys_only_and_installs_security_updates(stack: Stack):
+    effective = on_host("/usr/sbin/sshd", "-T").stdout.splitlines()
+    assert "passwordauthentication no" in effective
+    assert "permitrootlogin no" in effective
+    periodic = on_host("apt-config", "dump", "APT::Periodic").stdout
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
+    assert on_host("systemctl", "is-enabled", "apt-daily-upgrade.timer").stdout.strip() == "enabled"
+
+
+def test_the_database_is_never_published(stack: Stack):
+    ports = on_host("docker", "ps", "--format", "{{.Names}} {{.Ports}}").stdout.splitlines()
+    db = [line for line in ports if re.match(r"^taskapp-db-\d+ ", line + " ")]
+    assert len(db) == 1, ports
+    assert "->" not in db[0], f"the database is published: {db[0]}"
+
+
+def test_data_survives_a_host_restart_and_an_engine_restart(stack: Stack):
+    title = f"Kept across restarts {time.time_ns()}"
+    add_task(title)
+
+    restarted = subprocess.run(["docker", "restart", the_host()], capture_output=True, check=False)
+    assert restarted.returncode == 0, restarted.stderr
+    assert title in titles()
+
+    engine = on_host("systemctl", "restart", "docker")
+    assert engine.returncode == 0, engine.stderr
+    assert title in titles()
+
+
+def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
+    run_and_kill(stack, "teardown.yml", instance_terminating(stack))
+    assert count_project_resources(stack.ec2)["vpc"] == 1, "killed too late to show anything"
+
+    teardown = stack.runner.playbook("teardown.yml")
+    assert teardown.returncode == 0, teardown.output[-3000:]
+    assert count_project_resources(stack.ec2) == NOTHING
+    assert host_containers() == []
