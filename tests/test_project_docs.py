@@ -48,3 +48,17 @@ def test_every_role_default_is_documented(role: Path):
 def test_every_project_variable_is_in_the_readme(path: Path):
     for variable in variables_in(path):
         assert documented(variable, REPO_ROOT / "README.md"), variable
+
+
+def declared_settings(role: Path) -> set[str]:
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    return {name for entry in specs.values() for name in entry["options"]}
+
+
+@pytest.mark.parametrize("path", GROUP_VARS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_every_role_setting_the_project_sets_is_declared_by_that_role(path: Path):
+    """What preflight's misspelling check enforces at run time, checked on the repository."""
+    for variable in variables_in(path):
+        owners = [role for role in ROLES if variable.startswith(f"{role.name}_")]
+        for role in owners:
+            assert variable in declared_settings(role), f"{variable} is not a setting of {role.name}"

@@ -207,6 +207,24 @@ BAD_INPUTS = [
         "aws_key_pair_name='deploy/key' is not a usable key pair name",
     ),
     (
+        "misspelt-setting",
+        {"aws_network_vpc_cidrr": "10.9.0.0/16"},
+        {},
+        "aws_network_vpc_cidrr: not a setting of role aws_network; check the spelling",
+    ),
+    (
+        "setting-of-the-wrong-type",
+        {"aws_budget_limit_usd": "five"},
+        {},
+        "aws_budget_limit_usd must be a float",
+    ),
+    (
+        "setting-outside-its-choices",
+        {"app_deploy_source": "svn"},
+        {},
+        "value of app_deploy_source must be one of: local, git, got: svn",
+    ),
+    (
         "project-name-aws-rejects",
         None,
         {"PROJECT_NAME": "My Project!"},
