@@ -8,7 +8,13 @@ same AMI lookup as on AWS. Its state lives in memory: a restart forgets everythi
 With --hosts, every instance it launches also becomes a local host container reachable over
 SSH on 127.0.0.1 (embedded/hosts.py), so that the whole site.yml runs on this machine.
 
+With --enforce-iam, every request must be signed by an IAM user of the emulator and allowed by
+its policies (embedded/iam_enforcement.py). The usual fake credentials then belong to an
+administrator, which creates the least-privilege deployer (playbooks/deployer_iam.yml).
+Each decision is logged to <state-dir>/iam-decisions.jsonl.
+
 Usage: emulator.py {start|stop|status|reset|env} [--port N] [--state-dir DIR] [--hosts]
+                   [--enforce-iam]
 """
 
 from __future__ import annotations
@@ -92,13 +98,34 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def server_command(port: int) -> list[str]:
-    """embedded/server.py: moto, plus host containers for instances when EMBEDDED_HOSTS=true."""
+def server_command(port: int, enforce_iam: bool = False) -> list[str]:
+    """embedded/server.py: moto, plus host containers for instances when EMBEDDED_HOSTS=true;
+    run through embedded/iam_enforcement.py when IAM policies are enforced."""
     try:
         import moto  # noqa: F401
     except ImportError as exc:
         raise EmulatorError(f"moto is not installed for {sys.executable}: run `make`") from exc
-    return [sys.executable, str(HERE / "server.py"), "-H", "127.0.0.1", "-p", str(port)]
+    script = "iam_enforcement.py" if enforce_iam else "server.py"
+    return [sys.executable, str(HERE / script), "-H", "127.0.0.1", "-p", str(port)]
+
+
+def iam_file(state_dir: Path) -> Path:
+    """Present while the running emulator enforces IAM policies."""
+    return state_dir / "iam.json"
+
+
+def iam_decisions(state_dir: Path) -> Path:
+    return state_dir / "iam-decisions.jsonl"
+
+
+def enforces_iam(state_dir: Path) -> bool:
+    return iam_file(state_dir).exists()
+
+
+def enable_iam(env: dict[str, str], state_dir: Path) -> None:
+    log = iam_decisions(state_dir)
+    env["EMBEDDED_IAM_LOG"] = str(log)
+    iam_file(state_dir).write_text(json.dumps({"decisions": str(log)}, indent=2) + "\n")
 
 
 def hosts_file(state_dir: Path) -> Path:
@@ -132,12 +159,17 @@ def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
     hosts_file(state_dir).write_text(json.dumps(settings, indent=2) + "\n")
 
 
-def start(port: int, state_dir: Path, with_hosts: bool = False) -> str:
+def start(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False) -> str:
     pid = read_pid(state_dir)
     if pid and process_alive(pid) and answers(port):
         if with_hosts and host_settings(state_dir) is None:
             raise EmulatorError(
                 "the emulator runs without host containers: `make emulator-stop` first"
+            )
+        # The other way round is harmless: the usual credentials are the administrator's.
+        if enforce_iam and not enforces_iam(state_dir):
+            raise EmulatorError(
+                "the emulator runs without IAM enforcement: `make emulator-stop` first"
             )
         return f"emulator already running on {endpoint_url(port)} (pid {pid})"
     if port_taken(port):
@@ -150,11 +182,14 @@ def start(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     env.pop("AWS_ENDPOINT_URL", None)
     env["MOTO_PORT"] = str(port)
     hosts_file(state_dir).unlink(missing_ok=True)
+    iam_file(state_dir).unlink(missing_ok=True)
     if with_hosts:
         enable_hosts(env, port, state_dir)
+    if enforce_iam:
+        enable_iam(env, state_dir)
     with log_file(state_dir).open("ab") as log:
         process = subprocess.Popen(
-            server_command(port),
+            server_command(port, enforce_iam),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -169,7 +204,8 @@ def start(port: int, state_dir: Path, with_hosts: bool = False) -> str:
                 f"see {log_file(state_dir)}"
             )
         if answers(port):
-            return f"emulator started on {endpoint_url(port)} (pid {process.pid})"
+            iam = ", IAM policies enforced" if enforce_iam else ""
+            return f"emulator started on {endpoint_url(port)} (pid {process.pid}{iam})"
         time.sleep(0.2)
     stop(port, state_dir)
     raise EmulatorError(
@@ -177,11 +213,12 @@ def start(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     )
 
 
-def stop(port: int, state_dir: Path, with_hosts: bool = False) -> str:
+def stop(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False) -> str:
     # The emulator forgets its instances: their host containers go with it.
     if host_settings(state_dir) is not None:
         hosts.remove_all(hosts.HostSettings(emulator_port=str(port)))
         hosts_file(state_dir).unlink(missing_ok=True)
+    iam_file(state_dir).unlink(missing_ok=True)
     pid = read_pid(state_dir)
     if not pid or not process_alive(pid):
         pid_file(state_dir).unlink(missing_ok=True)
@@ -196,15 +233,16 @@ def stop(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     return f"emulator stopped (pid {pid})"
 
 
-def status(port: int, state_dir: Path, with_hosts: bool = False) -> str:
+def status(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False) -> str:
     pid = read_pid(state_dir)
     if pid and process_alive(pid) and answers(port):
-        return f"running on {endpoint_url(port)} (pid {pid}, log {log_file(state_dir)})"
+        iam = ", IAM policies enforced" if enforces_iam(state_dir) else ""
+        return f"running on {endpoint_url(port)} (pid {pid}, log {log_file(state_dir)}{iam})"
     raise EmulatorError("emulator not running: start it with `make emulator-start`")
 
 
-def reset(port: int, state_dir: Path, with_hosts: bool = False) -> str:
-    """Forget every resource (the AMI seed is loaded again)."""
+def reset(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False) -> str:
+    """Forget every resource (the AMI seed and, with IAM enforcement, the admin come back)."""
     request = urllib.request.Request(f"{endpoint_url(port)}/moto-api/reset", method="POST")
     try:
         urllib.request.urlopen(request, timeout=10).close()
@@ -213,8 +251,11 @@ def reset(port: int, state_dir: Path, with_hosts: bool = False) -> str:
     return "emulator reset: every resource forgotten"
 
 
-def shell_env(port: int, state_dir: Path, with_hosts: bool = False) -> str:
-    """Exports that point plain `ansible-playbook` runs at the emulator."""
+def shell_env(
+    port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False
+) -> str:
+    """Exports that point plain `ansible-playbook` runs at the emulator (with IAM enforcement,
+    the fake credentials are the emulator's administrator)."""
     exports = {
         **(host_settings(state_dir) or {}),
         "AWS_ENDPOINT_URL": endpoint_url(port),
@@ -243,9 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hosts", action="store_true", help="start: make a host container for each instance"
     )
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="start: check every request against the caller's IAM policies",
+    )
     args = parser.parse_args(argv)
     try:
-        print(COMMANDS[args.command](args.port, args.state_dir, args.hosts))
+        print(COMMANDS[args.command](args.port, args.state_dir, args.hosts, args.enforce_iam))
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -47,7 +47,7 @@ class Emulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self, name: str) -> str:
+    def command(self, name: str, *options: str) -> str:
         result = subprocess.run(
             [
                 sys.executable,
@@ -57,6 +57,7 @@ class Emulator:
                 str(self.port),
                 "--state-dir",
                 str(self.state_dir),
+                *options,
             ],
             capture_output=True,
             text=True,

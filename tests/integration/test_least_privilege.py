@@ -1,0 +1,252 @@
+"""Least privilege: site.yml's AWS phases and teardown.yml run as the deployer of
+playbooks/deployer_iam.yml, on an emulator that enforces IAM policies (emulator.py
+--enforce-iam), and fail with AccessDenied as soon as one action is missing from
+iam/deployer-policy.json.
+
+These tests start their own emulator (free port, no host containers): the phases that run on
+the instance need no AWS permission and are covered by molecule/default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import ansible_collections.amazon.aws as amazon_aws
+import pytest
+from botocore import xform_name
+from iam_testing import (
+    ALWAYS_ALLOWED,
+    DEPLOYER,
+    DEPLOYER_PLAYBOOK,
+    DEPLOYER_ROLE,
+    clear_decisions,
+    create_deployer,
+    credentials_file,
+    decisions,
+    denied_actions,
+    deployer_principal,
+    deployer_runner,
+    load_policy,
+    policy_actions,
+    without_action,
+)
+from stack_testing import (
+    PROVISIONING,
+    REPO_ROOT,
+    Emulator,
+    Runner,
+    count_project_resources,
+    free_port,
+    playbook_env_for,
+)
+
+NOTHING = dict.fromkeys(
+    ("vpc", "subnet", "igw", "route_table", "security_group", "key_pair", "instance"), 0
+)
+# Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
+GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
+# IAM actions whose name is not an API operation: the operations that need them.
+OPERATIONS_OF = {
+    "budgets:ModifyBudget": ("create_budget", "update_budget", "delete_budget"),
+    "budgets:ViewBudget": ("describe_budget",),
+}
+
+
+# ---------------------------------------------------------------- the policy document (fast)
+
+
+def test_policy_is_a_valid_iam_document() -> None:
+    policy = load_policy()
+    assert policy["Version"] == "2012-10-17"  # policy variables need this version
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert len(sids) == len(set(sids)), sids
+    for statement in policy["Statement"]:
+        actions = (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+        assert statement["Effect"] == "Allow", statement["Sid"]
+        assert "*" not in "".join(actions), f"{statement['Sid']}: wildcard action"
+        assert actions == sorted(set(actions)), f"{statement['Sid']}: sort, no duplicates"
+        assert statement["Resource"], statement["Sid"]
+        # Nothing in the file is specific to one project or region: the user's tags scope it.
+        assert "devops" not in json.dumps(statement) and "eu-west" not in json.dumps(statement)
+        conditions = statement.get("Condition", {}).get("StringEquals", {})
+        if any(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions):
+            assert "Condition" not in statement, f"{statement['Sid']}: reads take no condition"
+        elif all(a.startswith("ec2:") for a in actions):
+            assert conditions.get("aws:RequestedRegion") == "${aws:PrincipalTag/DeployRegion}"
+        else:
+            assert all(a.startswith(GLOBAL_PREFIXES) for a in actions), statement["Sid"]
+            assert "aws:RequestedRegion" not in conditions, statement["Sid"]
+
+
+def deployer_code() -> str:
+    """The source of the AWS calls site.yml and teardown.yml can make as the deployer: the
+    amazon.aws modules the roles use, the inventory plugin, the project's own modules."""
+    collection = Path(next(iter(amazon_aws.__path__))) / "plugins"
+    used = set()
+    for tasks in (REPO_ROOT / "roles").glob("*/tasks/*.yml"):
+        if tasks.parts[-3] != DEPLOYER_ROLE:
+            used |= set(re.findall(r"amazon\.aws\.(\w+):", tasks.read_text()))
+    assert used, "no amazon.aws module found in roles/*/tasks"
+    files = [collection / "modules" / f"{name}.py" for name in used]
+    # Not amazon.aws's module_utils: they wrap nearly every EC2 call, used or not.
+    files.append(collection / "inventory" / "aws_ec2.py")
+    files += [*(REPO_ROOT / "plugins").glob("**/*.py")]
+    return "\n".join(path.read_text() for path in files)
+
+
+def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
+    """A cheap guard against actions nobody calls (the slow test below checks the run)."""
+    code = deployer_code()
+    unused = []
+    for action in sorted(policy_actions(load_policy())):
+        operation = action.split(":")[1]
+        names = OPERATIONS_OF.get(action, (xform_name(operation), operation))
+        if not any(re.search(rf"\b{name}\b", code) for name in names):
+            unused.append(action)
+    assert not unused, f"in the policy but called by no module the playbooks use: {unused}"
+
+
+# ---------------------------------------------------------------- runs on the emulator (slow)
+
+
+@pytest.fixture(scope="module")
+def iam_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("iam-emulator"))
+    emu.command("start", "--enforce-iam")
+    yield emu
+    emu.command("stop")
+
+
+@pytest.fixture
+def admin(iam_emulator: Emulator, state_dir: Path) -> Runner:
+    """An empty emulator and the emulator's administrator (its usual fake credentials)."""
+    iam_emulator.command("reset")
+    return Runner(playbook_env_for(iam_emulator), state_dir)
+
+
+def users(emulator: Emulator) -> list[str]:
+    return [u["UserName"] for u in emulator.client("iam").list_users()["Users"]]
+
+
+@pytest.mark.slow
+def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
+    iam_emulator: Emulator, admin: Runner, state_dir: Path
+) -> None:
+    first = create_deployer(admin)
+    again = create_deployer(admin)
+    assert again.changed == 0, again.output[-3000:]
+    key_file = credentials_file(state_dir)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    secret = re.search(r"aws_secret_access_key = (\S+)", key_file.read_text())[1]
+    assert secret not in first.output + again.output
+    assert f"AWS_PROFILE={DEPLOYER}" in first.output
+
+    deployer = deployer_runner(admin)
+    refused = deployer.playbook(DEPLOYER_PLAYBOOK)
+    assert refused.returncode != 0
+    assert "run this playbook with administrator credentials" in refused.output
+
+    clear_decisions(iam_emulator)
+    built = deployer.playbook(*PROVISIONING)
+    assert built.returncode == 0, built.output[-3000:]
+    assert f"as {deployer_principal()}" in built.output
+    # The operator's address changed: the SSH rule is replaced (RevokeSecurityGroupIngress).
+    moved = deployer.playbook(
+        "playbooks/provision.yml", "-e", '{"aws_security_group_ssh_cidrs": ["198.51.100.7/32"]}'
+    )
+    assert moved.returncode == 0, moved.output[-3000:]
+    removed = deployer.playbook("teardown.yml")
+    assert removed.returncode == 0, removed.output[-3000:]
+    assert count_project_resources(iam_emulator.client("ec2")) == NOTHING
+
+    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
+    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
+    used = {d["action"] for d in seen} - ALWAYS_ALLOWED
+    policy = policy_actions(load_policy())
+    assert used == policy, f"unused: {sorted(policy - used)}; missing: {sorted(used - policy)}"
+
+    gone = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
+    assert gone.returncode == 0, gone.output[-3000:]
+    assert DEPLOYER not in users(iam_emulator)
+    assert not iam_emulator.client("iam").list_policies(Scope="Local")["Policies"]
+    assert not key_file.exists()
+    twice = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
+    assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
+
+
+# Each case: what is taken away, the phases that run (up to the one that must fail), and the
+# action named in the AccessDenied answer.
+TEARDOWN = "teardown.yml"
+NEGATIVE_CASES = {
+    "budget": ("budgets:ModifyBudget", {}, PROVISIONING, "budgets:ModifyBudget"),
+    "vpc": ("ec2:CreateVpc", {}, PROVISIONING, "ec2:CreateVpc"),
+    "instance": ("ec2:RunInstances", {}, PROVISIONING, "ec2:RunInstances"),
+    "teardown-vpc": ("ec2:DeleteVpc", {}, (*PROVISIONING, TEARDOWN), "ec2:DeleteVpc"),
+    # Nothing taken away: the stack is asked for outside the deployer's region or project.
+    "other-region": (None, {"AWS_REGION": "eu-west-1"}, PROVISIONING, "ec2:CreateVpc"),
+    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "ec2:CreateVpc"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("removed", "env", "phases", "denied"), NEGATIVE_CASES.values(), ids=NEGATIVE_CASES.keys()
+)
+def test_the_run_stops_at_the_first_action_the_deployer_lacks(
+    iam_emulator: Emulator,
+    admin: Runner,
+    tmp_path: Path,
+    removed: str | None,
+    env: dict[str, str],
+    phases: tuple[str, ...],
+    denied: str,
+) -> None:
+    policy = load_policy()
+    if removed:
+        policy = without_action(policy, removed)
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps(policy))
+    create_deployer(admin, "-e", f"aws_deployer_iam_policy_file={policy_file}")
+    deployer = deployer_runner(admin)
+    deployer.env.update(env)
+    clear_decisions(iam_emulator)
+
+    # teardown.yml needs a stack: build it first, as the same deployer.
+    if phases[-1] == TEARDOWN:
+        built = deployer.playbook(*phases[:-1])
+        assert built.returncode == 0, built.output[-3000:]
+        phases = phases[-1:]
+    run = deployer.playbook(*phases)
+
+    assert run.returncode != 0, run.output[-3000:]
+    assert denied_actions(run) == {denied}, run.error_lines()
+    refused = {d["action"] for d in decisions(iam_emulator) if not d["allowed"]}
+    assert refused == {denied}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("policy_text", "message"),
+    [
+        (None, "does not exist: point it at iam/deployer-policy.json"),
+        ("{not json", "is not valid JSON"),
+        ('{"Statement": []}', 'it must be a JSON object with "Version": "2012-10-17"'),
+    ],
+    ids=["missing", "not-json", "no-version"],
+)
+def test_a_bad_policy_file_is_refused_in_one_line(
+    iam_emulator: Emulator, admin: Runner, tmp_path: Path, policy_text: str | None, message: str
+) -> None:
+    policy_file = tmp_path / "policy.json"
+    if policy_text is not None:
+        policy_file.write_text(policy_text)
+    run = admin.playbook(DEPLOYER_PLAYBOOK, "-e", f"aws_deployer_iam_policy_file={policy_file}")
+    assert run.returncode != 0
+    # The yaml callback folds long messages over several lines.
+    assert message in " ".join(run.output.split()), run.output[-2000:]
+    assert DEPLOYER not in users(iam_emulator)
