@@ -102,7 +102,7 @@ def server_command(port: int, enforce_iam: bool = False) -> list[str]:
     """embedded/server.py: moto, plus host containers for instances when EMBEDDED_HOSTS=true;
     run through embedded/iam_enforcement.py when IAM policies are enforced."""
     try:
-        import moto  # noqa: F401
+        import moto  # noqa: F401 - imported only to tell the user moto is missing
     except ImportError as exc:
         raise EmulatorError(f"moto is not installed for {sys.executable}: run `make`") from exc
     script = "iam_enforcement.py" if enforce_iam else "server.py"
