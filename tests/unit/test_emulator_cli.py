@@ -1,0 +1,112 @@
+"""embedded/emulator.py, the lifecycle of the embedded default's moto server, without Docker.
+
+A real server is started on a free port in a temporary state folder; host containers are not
+asked for (--hosts is covered by tests/integration/test_resilience.py and molecule/default).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EMULATOR = REPO_ROOT / "embedded" / "emulator.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def emulator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EMULATOR), *args], capture_output=True, text=True, check=False
+    )
+
+
+def exports(shell: str) -> dict[str, str]:
+    pairs = (
+        line.removeprefix("export ").partition("=")
+        for line in shell.splitlines()
+        if line.startswith("export ")
+    )
+    return {key: json.loads(value) for key, _, value in pairs}
+
+
+@pytest.fixture
+def where(tmp_path: Path) -> Iterator[list[str]]:
+    """--port and --state-dir of one emulator, stopped after the test whatever happened."""
+    args = ["--port", str(free_port()), "--state-dir", str(tmp_path / "emulator")]
+    yield args
+    emulator("stop", *args)
+
+
+def test_start_status_env_reset_stop(where: list[str]):
+    started = emulator("start", *where)
+    assert started.returncode == 0, started.stderr
+    assert "emulator started on http://127.0.0.1:" in started.stdout
+
+    again = emulator("start", *where)
+    assert again.returncode == 0 and "already running" in again.stdout
+
+    assert "running on" in emulator("status", *where).stdout
+
+    env = exports(emulator("env", *where).stdout)
+    assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{where[1]}"
+    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert "EMBEDDED_HOST_SSH_PORT" not in env, "no host settings without --hosts"
+
+    ec2 = boto3.client(
+        "ec2",
+        region_name="eu-west-3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ubuntu = ec2.describe_images(Owners=["099720109477"])["Images"]
+    assert any("ubuntu-noble-24.04-amd64-server" in image["Name"] for image in ubuntu)
+    ec2.create_vpc(CidrBlock="10.9.0.0/16")
+
+    assert emulator("reset", *where).returncode == 0
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]
+    assert vpcs == []
+    assert ec2.describe_images(Owners=["099720109477"])["Images"], "the AMI seed comes back"
+
+    stopped = emulator("stop", *where)
+    assert "emulator stopped" in stopped.stdout
+    assert emulator("stop", *where).stdout.strip() == "emulator not running"
+
+
+def test_env_unsets_what_would_leak_to_the_emulator(where: list[str]):
+    shell = emulator("env", *where).stdout
+    unset = next(line for line in shell.splitlines() if line.startswith("unset "))
+    assert {"AWS_PROFILE", "AWS_SESSION_TOKEN"} <= set(unset.split()[1:])
+
+
+def test_status_and_reset_say_what_to_do_when_nothing_runs(where: list[str]):
+    status = emulator("status", *where)
+    assert status.returncode == 1
+    assert (
+        status.stderr.strip() == "error: emulator not running: start it with `make emulator-start`"
+    )
+
+    reset = emulator("reset", *where)
+    assert reset.returncode == 1
+    assert reset.stderr.startswith("error: cannot reset the emulator on http://127.0.0.1:")
+
+
+def test_start_refuses_a_port_another_program_holds(where: list[str]):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", int(where[1])))
+        other.listen()
+        started = emulator("start", *where)
+    assert started.returncode == 1
+    assert f"port {where[1]} on 127.0.0.1 is taken by another program" in started.stderr
