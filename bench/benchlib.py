@@ -180,7 +180,14 @@ def parse_hey(output: str) -> dict[str, Any]:
     }
 
 
-def hey_workers(rate: int, max_per_worker: int = 10) -> tuple[int, int]:
+# hey starts every worker's ticker at the same moment, so the workers fire together: c
+# workers at q/s each send bursts of c requests every 1/q s, not one request every 1/(c*q) s.
+# Few workers at 50/s each keep the bursts small (4 requests every 20 ms at 200/s) while
+# each worker's 20 ms interval stays far above the API's few milliseconds per request.
+PER_WORKER_RATE = 50
+
+
+def hey_workers(rate: int, max_per_worker: int = PER_WORKER_RATE) -> tuple[int, int]:
     """(-c workers, -q per-worker rate) whose product is the rate: hey limits each worker."""
     workers = max(1, -(-rate // max_per_worker))
     while rate % workers:

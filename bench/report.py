@@ -36,6 +36,18 @@ def spread(figure: dict[str, Any] | None, unit: str = "s", digits: int = 1) -> s
     return value if len(figure.get("runs", [])) < 2 else f"{value} ({low}-{high})"
 
 
+def workers_of(results: dict[str, Any], run_key: str, rate: str) -> str:
+    """How many hey workers shared the rate (they fire together: bursts of that many)."""
+    load = next((run["load"] for run in results.get("runs", []) if "load" in run), {})
+    return str(load.get(run_key, {}).get(rate, {}).get("workers", "?"))
+
+
+def reproduce(command: str) -> str:
+    """`make bench`, with BENCH_ARGS when the run had options."""
+    options = command.partition("stack_bench.py")[2].strip()
+    return f"make bench BENCH_ARGS='{options}'" if options else "make bench"
+
+
 def calls(counts: dict[str, Any]) -> str:
     return f"{spread(counts['read'], '', 0)} / {spread(counts['mutating'], '', 0)}"
 
@@ -56,7 +68,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Host container sized like a t3.micro ({results['settings']['host']['cpus']} CPUs, "
         f"{results['settings']['host']['memory']}). Median (min-max) of {runs} run(s).",
         "",
-        f"Reproduce: `{results['command'].split('  #')[0]}`",
+        f"Reproduce: `{reproduce(results['command'])}`",
         "",
         "| figure | value |",
         "|---|---|",
@@ -83,12 +95,18 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{spread(c['project'])} / {spread(c['defaults'])} "
                 f"({spread(c['ratio_defaults_over_project'], 'x', 2)}) |"
             )
-    for key, path in (("load", "host address"), ("load_published_port", "127.0.0.1 port")):
+    paths = (
+        ("load", "rates", "host address"),
+        ("load_published_port", "rates_published_port", "127.0.0.1 port"),
+        ("load_bursts_of_20", "rates_bursts_of_20", "host address"),
+    )
+    for key, run_key, path in paths:
         for rate, figure in f.get(key, {}).items():
+            workers = workers_of(results, run_key, rate)
             lines.append(
-                f"| GET /api/tasks (100 tasks) at {rate}/s via {path}: p50 / p99, errors | "
-                f"{spread(figure['p50_ms'], 'ms')} / {spread(figure['p99_ms'], 'ms')}, "
-                f"{spread(figure['errors'], '', 0)} |"
+                f"| GET /api/tasks (100 tasks) at {rate}/s ({workers} hey workers) via {path}: "
+                f"p50 / p99, errors | {spread(figure['p50_ms'], 'ms')} / "
+                f"{spread(figure['p99_ms'], 'ms')}, {spread(figure['errors'], '', 0)} |"
             )
     for service, figure in f.get("memory_mib", {}).items():
         lines.append(f"| resident memory, {service} | {spread(figure, 'MiB', 0)} |")

@@ -262,9 +262,15 @@ def seed_tasks(api_url: str, count: int) -> int:
     return max(existing, count)
 
 
-def hey(url: str, rate: int, seconds: int, host: str | None = None) -> dict[str, Any]:
+def hey(
+    url: str,
+    rate: int,
+    seconds: int,
+    host: str | None = None,
+    per_worker: int = benchlib.PER_WORKER_RATE,
+) -> dict[str, Any]:
     """hey at a fixed rate; with `host`, the CPU use of the app's containers half-way through."""
-    workers, per_worker = benchlib.hey_workers(rate)
+    workers, per_worker = benchlib.hey_workers(rate, per_worker)
     command = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(per_worker), "-t", "10"]
     with subprocess.Popen([*command, url], stdout=subprocess.PIPE, text=True) as process:
         cpu = {}
@@ -312,6 +318,13 @@ def load_test(stack: Stack, rates: list[int], seconds: int) -> dict[str, Any]:
                 f"load {name}: {rate}/s -> p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
                 f"errors {r['errors']}"
             )
+    # The same rate in bursts of 20 (20 workers at 10/s): how much of the latency is the
+    # arrival pattern rather than the rate.
+    results["host_address_bursts_of_20"] = {
+        "200": hey(paths["host_address"], 200, seconds, host, per_worker=10)
+    }
+    burst = results["host_address_bursts_of_20"]["200"]
+    log(f"load bursts of 20: 200/s -> p50 {burst['p50_ms']} ms, p99 {burst['p99_ms']} ms")
     inner = docker(
         "exec", host, "docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"
     )
@@ -324,6 +337,7 @@ def load_test(stack: Stack, rates: list[int], seconds: int) -> dict[str, Any]:
         "tasks": tasks,
         "rates": results["host_address"],
         "rates_published_port": results["published"],
+        "rates_bursts_of_20": results["host_address_bursts_of_20"],
         "memory_mib": memory,
         "services_total_mib": sum(memory.values()),
         "host_container_mib": host_memory(host) or sum(benchlib.parse_docker_stats(outer).values()),
@@ -474,6 +488,13 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 for key in ("p50_ms", "p99_ms", "errors", "requests_per_s")
             }
             for rate in loads[0]["rates_published_port"]
+        }
+        out["load_bursts_of_20"] = {
+            rate: {
+                key: summary(load["rates_bursts_of_20"][rate][key] for load in loads)
+                for key in ("p50_ms", "p99_ms", "errors", "requests_per_s")
+            }
+            for rate in loads[0]["rates_bursts_of_20"]
         }
         out["memory_mib"] = {
             service: summary(load["memory_mib"].get(service, 0.0) for load in loads)

@@ -65,7 +65,7 @@ def test_hey_without_errors():
 
 
 @pytest.mark.parametrize(
-    ("rate", "expected"), [(50, (5, 10)), (200, (20, 10)), (500, (50, 10)), (7, (1, 7))]
+    ("rate", "expected"), [(50, (1, 50)), (200, (4, 50)), (500, (10, 50)), (7, (1, 7))]
 )
 def test_hey_workers_multiply_to_the_rate(rate, expected):
     workers, per_worker = benchlib.hey_workers(rate)
@@ -76,6 +76,10 @@ def test_hey_workers_multiply_to_the_rate(rate, expected):
 def test_hey_workers_exact_for_awkward_rates():
     workers, per_worker = benchlib.hey_workers(123)
     assert workers * per_worker == 123
+
+
+def test_hey_workers_bursts_of_twenty():
+    assert benchlib.hey_workers(200, max_per_worker=10) == (20, 10)
 
 
 @pytest.mark.parametrize(
@@ -241,3 +245,13 @@ def test_report_table_from_figures():
     assert table.index("phase startup") < table.index("phase deploy") < table.index("newphase")
     assert "| AWS calls, rerun: read / mutating | 2 (1-3) / 0 (0-0) |" in table
     assert "| provision | 2 / 0 | 2 / 0 | 2 / 0 |" in table
+
+
+def test_report_reproduce_command():
+    import report
+
+    assert report.reproduce("make bench  # .venv/bin/python bench/stack_bench.py ") == "make bench"
+    assert (
+        report.reproduce("make bench  # .venv/bin/python bench/stack_bench.py --runs 1")
+        == "make bench BENCH_ARGS='--runs 1'"
+    )
