@@ -225,16 +225,6 @@ def parse_docker_stats(output: str) -> dict[str, float]:
     return memory
 
 
-def parse_docker_cpu(output: str) -> dict[str, float]:
-    """`docker stats --no-stream --format '{{.Name}}\\t{{.CPUPerc}}'` as {name: percent}."""
-    cpu: dict[str, float] = {}
-    for line in output.splitlines():
-        name, _, percent = line.partition("\t")
-        if percent.strip().endswith("%"):
-            cpu[name.strip()] = float(percent.strip().rstrip("%"))
-    return cpu
-
-
 def service_of_container(name: str, project: str = "taskapp") -> str:
     """Compose names containers <project>-<service>-<n>: "taskapp-api-1" is the api."""
     parts = name.split("-")

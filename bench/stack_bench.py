@@ -269,30 +269,45 @@ def hey(
     host: str | None = None,
     per_worker: int = benchlib.PER_WORKER_RATE,
 ) -> dict[str, Any]:
-    """hey at a fixed rate; with `host`, the CPU use of the app's containers half-way through."""
+    """hey at a fixed rate; with `host`, each app container's CPU use over the run."""
     workers, per_worker = benchlib.hey_workers(rate, per_worker)
     command = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(per_worker), "-t", "10"]
-    with subprocess.Popen([*command, url], stdout=subprocess.PIPE, text=True) as process:
-        cpu = {}
-        if host is not None:
-            time.sleep(seconds / 2)
-            cpu = {
-                benchlib.service_of_container(name): percent
-                for name, percent in benchlib.parse_docker_cpu(
-                    docker("exec", host, "docker", "stats", "--no-stream", "--format", CPU_FORMAT)
-                ).items()
-            }
-        output, _ = process.communicate()
+    # CPU time read from the cgroup files before and after: asking the host's dockerd for
+    # `docker stats` during the run would itself take CPU and show in the latency tail.
+    containers = app_containers(host) if host else {}
+    before = cpu_seconds(containers)
+    started = time.monotonic()
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    elapsed = time.monotonic() - started
+    after = cpu_seconds(containers)
     return {
         "rate": rate,
         "workers": workers,
-        "cpu_percent": cpu,
+        "cpu_percent": {
+            name: round(100 * (after[name] - before[name]) / elapsed, 1)
+            for name in before
+            if name in after
+        },
         "load_average": os.getloadavg()[0],
         **benchlib.parse_hey(output),
     }
 
 
-CPU_FORMAT = "{{.Name}}\t{{.CPUPerc}}"
+def app_containers(host: str) -> dict[str, Path]:
+    """Each app service's cpuacct.usage file on this machine (cgroup v1; {} elsewhere)."""
+    outer = docker("inspect", "-f", "{{.Id}}", host).strip()
+    listing = docker("exec", host, "docker", "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}")
+    files = {}
+    for line in listing.splitlines():
+        inner, _, name = line.partition(" ")
+        path = Path(f"/sys/fs/cgroup/cpuacct/docker/{outer}/{inner}/cpuacct.usage")
+        if path.is_file():
+            files[benchlib.service_of_container(name)] = path
+    return files
+
+
+def cpu_seconds(files: dict[str, Path]) -> dict[str, float]:
+    return {name: int(path.read_text()) / 1e9 for name, path in files.items()}
 
 
 def load_test(stack: Stack, rates: list[int], seconds: int) -> dict[str, Any]:

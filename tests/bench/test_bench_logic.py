@@ -205,11 +205,6 @@ def test_docker_stats_by_service():
     assert benchlib.service_of_container("other") == "other"
 
 
-def test_docker_cpu_percent():
-    output = "taskapp-api-1\t143.25%\ntaskapp-db-1\t20.01%\nbroken\t--\n"
-    assert benchlib.parse_docker_cpu(output) == {"taskapp-api-1": 143.25, "taskapp-db-1": 20.01}
-
-
 def test_report_table_from_figures():
     import report
 
