@@ -17,7 +17,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
 .PHONY: setup demo destroy local-env emulator-start emulator-stop docker-engine host-images \
-	test lint test-python test-roles test-stack test-readme help
+	test lint test-python test-roles test-stack test-readme bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -77,3 +77,7 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 	$(BIN)/pytest tests/readme -p no:cacheprovider
 
 test: lint test-python test-roles test-stack test-readme ## The whole suite
+
+bench: setup host-images ## Benchmark the stack on its own ports (bench/README.md); BENCH_ARGS=--quick for a quick look
+	@command -v hey >/dev/null || { echo "make bench needs hey: apt-get install -y hey" >&2; exit 1; }
+	$(BIN)/python bench/stack_bench.py $(BENCH_ARGS)

@@ -61,4 +61,6 @@ def test_every_role_setting_the_project_sets_is_declared_by_that_role(path: Path
     for variable in variables_in(path):
         owners = [role for role in ROLES if variable.startswith(f"{role.name}_")]
         for role in owners:
-            assert variable in declared_settings(role), f"{variable} is not a setting of {role.name}"
+            assert variable in declared_settings(role), (
+                f"{variable} is not a setting of {role.name}"
+            )
