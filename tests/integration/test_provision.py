@@ -150,6 +150,26 @@ def test_a_different_image_never_launches_a_second_instance(provisioned, ec2):
     assert the_instance(ec2)["InstanceId"] == first
 
 
+def test_a_gateway_left_detached_by_a_killed_run_is_attached_not_duplicated(provisioned, ec2):
+    # The state a run killed between CreateInternetGateway and AttachInternetGateway leaves: a
+    # tagged gateway attached to nothing, and a VPC without one.
+    (igw,) = ec2.describe_internet_gateways(Filters=project_filter())["InternetGateways"]
+    (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
+    ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
+
+    rerun = provisioned.playbook(*PROVISIONING)
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    (after,) = ec2.describe_internet_gateways(Filters=project_filter())["InternetGateways"]
+    assert after["InternetGatewayId"] == igw["InternetGatewayId"]
+    assert [a["VpcId"] for a in after["Attachments"]] == [vpc["VpcId"]]
+    assert count_project_resources(ec2) == dict.fromkeys(
+        ("vpc", "subnet", "igw", "route_table", "security_group", "key_pair", "instance"), 1
+    )
+
+    again = provisioned.playbook(*PROVISIONING)
+    assert again.returncode == 0 and again.changed == 0, again.recap()
+
+
 def test_dynamic_inventory_lists_the_instance_with_connection_settings(provisioned, ec2):
     instance = the_instance(ec2)
     listing = provisioned.command("ansible-inventory", "--list")
