@@ -146,6 +146,13 @@ def project_filter(project: str = PROJECT) -> list[dict]:
     return [{"Name": "tag:Project", "Values": [project]}]
 
 
+# What count_project_resources returns when the stack is gone, and when it is whole.
+NOTHING = dict.fromkeys(
+    ("vpc", "subnet", "igw", "route_table", "security_group", "key_pair", "instance"), 0
+)
+ONE_OF_EACH = dict.fromkeys(NOTHING, 1)
+
+
 def count_project_resources(ec2_client) -> dict[str, int]:
     """How many resources of each kind carry the project's tag (instances: not terminated)."""
     tagged = project_filter()

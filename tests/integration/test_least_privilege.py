@@ -34,6 +34,7 @@ from iam_testing import (
     without_action,
 )
 from stack_testing import (
+    NOTHING,
     PROVISIONING,
     REPO_ROOT,
     Emulator,
@@ -43,9 +44,6 @@ from stack_testing import (
     playbook_env_for,
 )
 
-NOTHING = dict.fromkeys(
-    ("vpc", "subnet", "igw", "route_table", "security_group", "key_pair", "instance"), 0
-)
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
 GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
 # IAM actions whose name is not an API operation: the operations that need them.

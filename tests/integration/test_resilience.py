@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from stack_testing import (
     EMULATOR_SCRIPT,
+    NOTHING,
+    ONE_OF_EACH,
     REPO_ROOT,
     VENV_BIN,
     Emulator,
@@ -47,10 +49,6 @@ PORTS = {
 WEB = f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}"
 API = f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_API_PORT']}"
 HOST_LABEL = f"org.taskstack.embedded-host={PORTS['EMULATOR_PORT']}"
-NOTHING = dict.fromkeys(
-    ("vpc", "subnet", "igw", "route_table", "security_group", "key_pair", "instance"), 0
-)
-ONE_OF_EACH = dict.fromkeys(NOTHING, 1)
 LIVE = ["pending", "running"]
 
 

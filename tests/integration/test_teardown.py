@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from stack_testing import PROJECT, PROVISIONING, count_project_resources
+from stack_testing import NOTHING, PROJECT, PROVISIONING, count_project_resources
 
 pytestmark = pytest.mark.slow
-
-NOTHING = {
-    "vpc": 0,
-    "subnet": 0,
-    "igw": 0,
-    "route_table": 0,
-    "security_group": 0,
-    "key_pair": 0,
-    "instance": 0,
-}
 
 
 def tag_spec(resource_type: str, name: str, project: str = PROJECT) -> list[dict]:
