@@ -16,8 +16,8 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 # Points ansible-playbook at the embedded default (see `make local-env`).
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
-.PHONY: setup demo destroy local-env emulator-start emulator-stop docker-engine host-images \
-	test lint test-python test-roles test-stack test-readme bench help
+.PHONY: setup prerequisites demo destroy local-env emulator-start emulator-stop host-images \
+	test test-cold lint test-python test-roles test-stack test-readme bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,13 +32,13 @@ $(STAMP): $(REQUIREMENTS)
 	@$(BIN)/pip install --quiet $(addprefix -r ,$(REQUIREMENTS)) >&2
 	@touch $@
 
-docker-engine: ## Make sure a Docker engine runs (installs docker.io when root on Debian/Ubuntu)
-	@embedded/docker-engine.sh
+prerequisites: ## Install what the embedded default needs (root on Debian/Ubuntu), else list it
+	@embedded/prerequisites.sh
 
-host-images: docker-engine ## Build the local EC2 host image and the app's base images, offline
-	@tests/images/build.sh
+host-images: prerequisites ## Build the local EC2 host image and the app's base images, offline
+	@tests/images/build.sh $(KIT_ARGS)
 
-emulator-start: setup host-images ## Start the local AWS emulator; its instances become host containers
+emulator-start: prerequisites setup host-images ## Start the local AWS emulator; its instances become host containers
 	@$(EMULATOR) start --hosts >&2
 
 emulator-stop: ## Stop the local AWS emulator (it forgets everything)
@@ -53,7 +53,7 @@ destroy: setup ## Run teardown.yml against the embedded default, then stop it
 	else echo "emulator not running: nothing to tear down"; fi
 	@$(EMULATOR) stop
 
-local-env: emulator-start ## Print the exports for plain ansible-playbook runs: eval "$$(make -s local-env)"
+local-env: emulator-start ## Print the exports for plain ansible-playbook runs: eval "$(make -s local-env)"
 	@$(EMULATOR) env
 
 lint: setup ## yamllint, ansible-lint (production profile) and ruff
@@ -76,7 +76,14 @@ test-stack: setup host-images ## Molecule: the whole site.yml and teardown.yml o
 test-readme: setup host-images ## README's first command in a clean clone: make demo, then make destroy
 	$(BIN)/pytest tests/readme -p no:cacheprovider
 
-test: lint test-python test-roles test-stack test-readme ## The whole suite
+# Each stage is a sub-make, timed; the table at the end gives every stage's wall time.
+STAGES := prerequisites setup lint test-python test-roles test-stack test-readme
+test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
+	@tests/tools/stages.sh $(STAGES)
+
+test-cold: ## The whole suite from nothing, as CI runs it: the image kit rebuilt first (--force)
+	@tests/tools/stages.sh prerequisites setup lint "host-images KIT_ARGS=--force" test-readme \
+	  test-roles test-stack test-python
 
 bench: setup host-images ## Benchmark the stack on its own ports (bench/README.md); BENCH_ARGS=--quick for a quick look
 	@command -v hey >/dev/null || { echo "make bench needs hey: apt-get install -y hey" >&2; exit 1; }

@@ -142,7 +142,7 @@ def host_settings(state_dir: Path) -> dict[str, str] | None:
 
 def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
     if not shutil.which("docker"):
-        raise EmulatorError("--hosts needs Docker: run `make docker-engine` or install Docker")
+        raise EmulatorError("--hosts needs Docker: run `make prerequisites` or install Docker")
     archives = sorted(str(p) for p in IMAGE_CACHE.glob("*.tar"))
     env.update(EMBEDDED_HOSTS="true", EMBEDDED_IMAGE_ARCHIVES=":".join(archives))
     settings = {

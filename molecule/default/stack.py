@@ -75,7 +75,7 @@ def stack_environment() -> dict[str, str]:
 
 
 def up() -> int:
-    for step in (["embedded/docker-engine.sh"], ["tests/images/build.sh"]):
+    for step in (["embedded/prerequisites.sh"], ["tests/images/build.sh"]):
         if subprocess.run(step, cwd=REPO_ROOT, check=False).returncode != 0:
             return 1
     started = emulator("start", "--hosts")
