@@ -1,8 +1,9 @@
-"""Every variable a user can set is validated by its role and documented."""
+"""Every variable a user can set is validated by its role and documented; make help pastes."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,16 @@ def test_every_role_setting_the_project_sets_is_declared_by_that_role(path: Path
             assert variable in declared_settings(role), (
                 f"{variable} is not a setting of {role.name}"
             )
+
+
+def test_make_help_prints_commands_that_work_when_pasted():
+    """`make help` shows the ## comments as written: a make-escaped `$$` would break a paste."""
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert 'eval "$(make -s local-env)"' in shown
+    assert "$$" not in shown

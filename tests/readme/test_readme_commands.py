@@ -70,6 +70,11 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def tail(run: subprocess.CompletedProcess[str]) -> str:
+    """What a user would look at: the end of make's output, then the end of its errors."""
+    return f"{run.stdout[-3000:]}\n--- stderr ---\n{run.stderr[-1500:]}"
+
+
 def make(clone: Path, target: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["make", target],
@@ -85,7 +90,7 @@ def make(clone: Path, target: str) -> subprocess.CompletedProcess[str]:
 def test_make_demo_ends_with_the_app_answering_and_make_destroy_leaves_nothing(clone: Path):
     demo = make(clone, "demo")
     try:
-        assert demo.returncode == 0, (demo.stdout + demo.stderr)[-4000:]
+        assert demo.returncode == 0, tail(demo)
         assert f"Web page:  http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}/" in demo.stdout
 
         status, page = get(f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}/")
@@ -96,6 +101,6 @@ def test_make_demo_ends_with_the_app_answering_and_make_destroy_leaves_nothing(c
     finally:
         destroy = make(clone, "destroy")
 
-    assert destroy.returncode == 0, (destroy.stdout + destroy.stderr)[-4000:]
+    assert destroy.returncode == 0, tail(destroy)
     assert host_containers() == []
     assert not port_open(PORTS["EMULATOR_PORT"]), "the emulator still runs after make destroy"
