@@ -66,6 +66,7 @@ test-python: setup host-images ## pytest: modules, the playbooks on the emulator
 	$(BIN)/pytest --ignore=tests/readme
 
 test-roles: setup host-images ## Molecule: each host role alone on the test host image
+	cd roles/package_lists && $(BIN)/molecule test
 	cd roles/host_hardening && $(BIN)/molecule test
 	cd roles/docker_engine && $(BIN)/molecule test
 	cd roles/app_deploy && $(BIN)/molecule test

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ["host_hardening", "docker_engine", "app_deploy"]
+ROLES = ["package_lists", "host_hardening", "docker_engine", "app_deploy"]
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("RUN_MOLECULE") != "1",
