@@ -39,7 +39,9 @@ from hosts import HOST_ARCHIVE_DIR
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 AMI_SEED = HERE / "amis.json"
-# Image archives made by tests/images/build.sh; copied into each host container.
+# Image archives made by tests/images/build.sh; copied into each host container. Beside each,
+# <archive>.json describes it; its "env" names the images it holds for the app's env file
+# (TASKAPP_*_IMAGE: the kit's stand-ins are not named like the official images).
 IMAGE_CACHE = REPO_ROOT / ".cache" / "images"
 DEFAULT_PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
 DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "emulator"
@@ -140,6 +142,22 @@ def host_settings(state_dir: Path) -> dict[str, str] | None:
         return None
 
 
+def app_env_of(archives: list[str]) -> dict[str, str]:
+    """The app's env file entries that make it use the images of these archives."""
+    app_env: dict[str, str] = {}
+    for archive in archives:
+        description = Path(archive).with_suffix(".json")
+        try:
+            app_env.update(json.loads(description.read_text())["env"])
+        except FileNotFoundError:
+            continue  # an archive without names of its own: the app's defaults apply
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmulatorError(
+                f"{description} is not an image kit description: run tests/images/build.sh"
+            ) from exc
+    return app_env
+
+
 def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
     if not shutil.which("docker"):
         raise EmulatorError("--hosts needs Docker: run `make prerequisites` or install Docker")
@@ -154,6 +172,8 @@ def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
         "EMBEDDED_HOST_IMAGE_ARCHIVES": ":".join(
             f"{HOST_ARCHIVE_DIR}/{Path(p).name}" for p in archives
         ),
+        # The names of those images for the app's env file (app_deploy_env), as a JSON object.
+        "EMBEDDED_HOST_APP_ENV": json.dumps(app_env_of(archives), sort_keys=True),
     }
     env.update(settings)
     hosts_file(state_dir).write_text(json.dumps(settings, indent=2) + "\n")

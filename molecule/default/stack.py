@@ -10,6 +10,7 @@ Usage: stack.py {up|site|playbook FILE|down|env} [ansible-playbook args]
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -69,7 +70,7 @@ def stack_environment() -> dict[str, str]:
     for line in exports.stdout.splitlines():
         if line.startswith("export "):
             key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value.strip('"')
+            env[key] = json.loads(value)  # emulator.py quotes each value as a JSON string
     env["PROJECT_STATE_DIR"] = str(STATE_DIR)
     return env
 

@@ -167,20 +167,29 @@ def test_official_images_by_default(compose: list[str], example_env: Path) -> No
     assert services["web"]["build"]["args"] == {"NGINX_IMAGE": "nginx:1.27"}
 
 
+def kit_image_env() -> dict[str, str]:
+    """The env file entries the embedded default writes: the image kit's stand-ins."""
+    names = subprocess.run(
+        ["bash", str(REPO_DIR / "tests" / "images" / "build.sh"), "--names"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(names.stdout)["env"]
+
+
 def test_image_variables_replace_every_base_image(compose: list[str], example_env: Path) -> None:
+    kit = kit_image_env()
     with example_env.open("a") as env_file:
-        env_file.write(
-            "TASKAPP_POSTGRES_IMAGE=local/postgres:17\n"
-            "TASKAPP_PYTHON_IMAGE=local/python:3.13-slim\n"
-            "TASKAPP_NGINX_IMAGE=local/nginx:1.27\n"
-            "TASKAPP_PUBLISH_IP=127.0.0.1\n"
-        )
+        env_file.writelines(f"{key}={value}\n" for key, value in kit.items())
+        env_file.write("TASKAPP_PUBLISH_IP=127.0.0.1\n")
 
     services = resolved_services(compose, example_env)
 
-    assert services["db"]["image"] == "local/postgres:17"
-    assert services["api"]["build"]["args"] == {"PYTHON_IMAGE": "local/python:3.13-slim"}
-    assert services["web"]["build"]["args"] == {"NGINX_IMAGE": "local/nginx:1.27"}
+    assert services["db"]["image"] == kit["TASKAPP_POSTGRES_IMAGE"]
+    assert services["api"]["build"]["args"] == {"PYTHON_IMAGE": kit["TASKAPP_PYTHON_IMAGE"]}
+    assert services["web"]["build"]["args"] == {"NGINX_IMAGE": kit["TASKAPP_NGINX_IMAGE"]}
     assert {p["host_ip"] for s in ("api", "web") for p in services[s]["ports"]} == {"127.0.0.1"}
 
 

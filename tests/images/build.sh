@@ -4,15 +4,25 @@
 # Builds, without pulling anything:
 #   devops-debian:trixie     debootstrap --variant=minbase trixie, imported (base of the others)
 #   devops-testhost:trixie   systemd + sshd + sudo + python3 + user "ubuntu": the stand-in EC2 host
-#   python:3.13-slim         stand-ins for the app's base images, from Debian 13 packages,
-#   postgres:17              saved together into $KIT_CACHE_DIR/app-base-images.tar so the
-#   nginx:1.27               scenarios can `docker load` them inside the test host
+#   localhost/taskstack-kit/python:3.13-slim  stand-ins for the app's base images, from
+#   localhost/taskstack-kit/postgres:17       Debian 13 packages, saved together into
+#   localhost/taskstack-kit/nginx:1.27        $KIT_CACHE_DIR/app-base-images.tar so that the
+#                                             scenarios can `docker load` them inside the host
+# and, beside the tarball, app-base-images.json: what it holds, including the Compose
+# variables (TASKAPP_*_IMAGE) that make the app use those names. The names are written in this
+# script only; the emulator, the scenarios and the tests read that file (or `--names`).
+#
+# The stand-ins never carry the official names (postgres:17...): on the user's own engine these
+# would replace the real images for every other project. A stand-in that an earlier kit tagged
+# with an official name loses that tag, only when the kit's label proves the kit made it.
 #
 # Idempotent and cached: every image carries a label with the hash of its inputs (build
 # context, CA bundle, parent image id); an image whose label matches is not rebuilt, and the
-# tarball is rewritten only when the image ids inside it changed.
+# tarball is rewritten only when the image names or ids inside it changed.
 #
-# Usage: tests/images/build.sh [--force]      (root, or a user allowed to run docker)
+# Usage: tests/images/build.sh [--force]   (root, or a user allowed to run docker)
+#        tests/images/build.sh --names     print app-base-images.json's content and exit
+#                                          (needs neither Docker nor root)
 # Environment:
 #   KIT_CACHE_DIR   where the tarball and the debootstrap rootfs go (default: <repo>/.cache/images)
 #   KIT_MIRROR      Debian mirror for debootstrap and apt (default: http://deb.debian.org/debian)
@@ -30,12 +40,54 @@ LABEL=org.taskstack.kit.hash
 
 BASE_IMAGE="devops-debian:$SUITE"
 HOST_IMAGE="devops-testhost:$SUITE"
-# stand-in directory => image name the app's compose file asks for
-APP_IMAGES=("python=python:3.13-slim" "postgres=postgres:17" "nginx=nginx:1.27")
+# The namespace of the app's stand-ins. "localhost/" is a registry part that never leads to
+# Docker Hub: an engine that lacks a stand-in fails to pull it, rather than fetching whatever
+# someone may publish under that name.
+KIT_NAMESPACE=localhost/taskstack-kit
+# stand-in folder, the variable of app/compose.yaml that takes it, the official image it stands
+# in for (compose.yaml's default); the stand-in's name is $KIT_NAMESPACE/<official image>
+APP_IMAGES=(
+  "python TASKAPP_PYTHON_IMAGE python:3.13-slim"
+  "postgres TASKAPP_POSTGRES_IMAGE postgres:17"
+  "nginx TASKAPP_NGINX_IMAGE nginx:1.27"
+)
 APP_TARBALL="$CACHE/app-base-images.tar"
+APP_DESCRIPTION="$CACHE/app-base-images.json"
+
+# The description of the tarball (JSON):
+#   namespace      the stand-ins' namespace
+#   archive        the tarball's file name
+#   env            {TASKAPP_*_IMAGE: stand-in}: the app's env file entries that use the stand-ins
+#   stands_in_for  {TASKAPP_*_IMAGE: official image}
+#   images         every image this script builds
+describe() {
+  local spec dir var official env=() official_of=() images=("\"$BASE_IMAGE\"" "\"$HOST_IMAGE\"")
+  for spec in "${APP_IMAGES[@]}"; do
+    read -r dir var official <<<"$spec"
+    env+=("    \"$var\": \"$KIT_NAMESPACE/$official\"")
+    official_of+=("    \"$var\": \"$official\"")
+    images+=("\"$KIT_NAMESPACE/$official\"")
+  done
+  printf '{\n  "namespace": "%s",\n  "archive": "%s",\n' "$KIT_NAMESPACE" "${APP_TARBALL##*/}"
+  printf '  "env": {\n%s\n  },\n' "$(join $',\n' "${env[@]}")"
+  printf '  "stands_in_for": {\n%s\n  },\n' "$(join $',\n' "${official_of[@]}")"
+  printf '  "images": [%s]\n}\n' "$(join ', ' "${images[@]}")"
+}
+# join SEPARATOR WORD...: the words with the separator between them
+join() {
+  local sep="$1" out="$2"
+  shift 2
+  for word; do out+="$sep$word"; done
+  printf '%s' "$out"
+}
 
 FORCE=0
-[[ "${1:-}" == "--force" ]] && FORCE=1
+case "${1:-}" in
+  "") ;;
+  --force) FORCE=1 ;;
+  --names) describe; exit 0 ;;
+  *) printf 'usage: %s [--force | --names]\n' "$0" >&2; exit 2 ;;
+esac
 
 log() { printf '[kit] %s\n' "$*" >&2; }
 die() { printf '[kit] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -113,11 +165,6 @@ build_image() {
     log "$name up to date"
     return
   fi
-  if [[ -n "$(id_of "$name")" && -z "$have" && $FORCE == 0 ]]; then
-    # a real image of that name (pulled on a connected machine): keep it, it honours the contract
-    log "$name exists and was not built by this kit: using it as is (--force replaces it)"
-    return
-  fi
   ctx="$CACHE/context/$(basename "$dir")"
   make_context "$dir" "$ctx"
   log "building $name from tests/images/$(basename "$dir")"
@@ -128,27 +175,60 @@ build_image() {
   rm -rf "$ctx"
 }
 
+# Kits before this one tagged the stand-ins with the official names, replacing the real images
+# on this engine. Such a tag moves to the stand-in's name, only when the kit's label proves that
+# the kit made the image: a real postgres:17 (pulled, or loaded by the user) has no such label.
+retire_official_names() {
+  local spec dir var official name
+  for spec in "${APP_IMAGES[@]}"; do
+    read -r dir var official <<<"$spec"
+    name="$KIT_NAMESPACE/$official"
+    [[ -n "$(label_of "$official")" ]] || continue
+    [[ -n "$(id_of "$name")" ]] || docker tag "$official" "$name"
+    if docker image rm "$official" >/dev/null 2>"$CACHE/retire.log"; then
+      log "$official was an earlier kit's stand-in: tag removed (now $name)"
+    else
+      log "WARNING: $official is an earlier kit's stand-in and could not be removed:" \
+        "$(cat "$CACHE/retire.log") (then remove it yourself: docker image rm $official)"
+    fi
+    rm -f "$CACHE/retire.log"
+  done
+}
+
 # --- 3. docker save of the app's base images, for `docker load` inside the test host --------
 save_app_images() {
-  local names=() ids spec
-  for spec in "${APP_IMAGES[@]}"; do names+=("${spec#*=}"); done
+  local names=() ids spec dir var official
+  for spec in "${APP_IMAGES[@]}"; do
+    read -r dir var official <<<"$spec"
+    names+=("$KIT_NAMESPACE/$official")
+  done
   ids="$(for n in "${names[@]}"; do echo "$n $(id_of "$n")"; done)"
   if [[ $FORCE == 0 && -s "$APP_TARBALL" && -f "$APP_TARBALL.ids" && "$(cat "$APP_TARBALL.ids")" == "$ids" ]]; then
-    log "$(basename "$APP_TARBALL") up to date"
-    return
+    log "${APP_TARBALL##*/} up to date"
+  else
+    # The description goes first and comes back last: it never names images the tarball lacks.
+    rm -f "$APP_DESCRIPTION"
+    log "docker save ${names[*]} -> $APP_TARBALL"
+    docker save -o "$APP_TARBALL.tmp" "${names[@]}"
+    mv "$APP_TARBALL.tmp" "$APP_TARBALL"
+    echo "$ids" >"$APP_TARBALL.ids"
   fi
-  log "docker save ${names[*]} -> $APP_TARBALL"
-  docker save -o "$APP_TARBALL.tmp" "${names[@]}"
-  mv "$APP_TARBALL.tmp" "$APP_TARBALL"
-  echo "$ids" >"$APP_TARBALL.ids"
+  if [[ "$(cat "$APP_DESCRIPTION" 2>/dev/null)" != "$(describe)" ]]; then
+    describe >"$APP_DESCRIPTION.tmp"
+    mv "$APP_DESCRIPTION.tmp" "$APP_DESCRIPTION"
+    log "${APP_DESCRIPTION##*/} written"
+  fi
 }
 
 start=$SECONDS
 build_base
 build_image "$HERE/testhost" "$HOST_IMAGE"
+retire_official_names
 for spec in "${APP_IMAGES[@]}"; do
-  build_image "$HERE/${spec%%=*}" "${spec#*=}"
+  read -r dir var official <<<"$spec"
+  build_image "$HERE/$dir" "$KIT_NAMESPACE/$official"
 done
 save_app_images
 rmdir "$CACHE/context" 2>/dev/null || true
-log "kit ready in $((SECONDS - start)) s: $HOST_IMAGE, ${APP_IMAGES[*]#*=} ($APP_TARBALL)"
+log "kit ready in $((SECONDS - start)) s: $HOST_IMAGE, the app's base images in $APP_TARBALL" \
+  "(described in ${APP_DESCRIPTION##*/})"
