@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 from stack_testing import (
+    NOTHING,
+    ONE_OF_EACH,
+    PROVISIONING,
     VENV_BIN,
     Emulator,
     Runner,
+    count_project_resources,
 )
 from test_bad_input import assert_nothing_created
 
@@ -24,6 +28,7 @@ NO_CREDENTIALS_LINE = (
     "No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
     "or run `aws sso login`"
 )
+CHECK_MODE_LINE = "site.yml cannot run with --check"
 # Ansible's banners and one line per task before the first check fails.
 MOST_LINES_BEFORE_THE_ERROR = 20
 
@@ -90,3 +95,53 @@ def test_with_credentials_but_no_alert_address_the_first_error_names_it(
     assert "set BUDGET_ALERT_EMAIL in the environment" in first
     assert "[WARNING]" not in "\n".join(lines_before_the_error(run.output))
     assert_nothing_created(fresh_emulator)
+
+
+def test_check_mode_of_site_is_refused_before_any_aws_call(new_user: Runner):
+    """No credentials at all: the refusal comes before anything that would need them."""
+    run = new_user.playbook("site.yml", "--check", interleaved=True)
+    assert run.returncode != 0
+    all_errors = errors(run.output)
+    assert len(all_errors) == 1 and CHECK_MODE_LINE in all_errors[0], run.output[-3000:]
+    assert "playbooks/preflight.yml --check" in all_errors[0]
+    assert len(lines_before_the_error(run.output)) < MOST_LINES_BEFORE_THE_ERROR
+
+
+def test_check_mode_of_site_creates_nothing(runner: Runner, fresh_emulator: Emulator):
+    run = runner.playbook("site.yml", "--check")
+    assert run.returncode != 0
+    assert CHECK_MODE_LINE in errors(run.output)[0]
+    assert "has no attribute" not in run.output
+    assert_nothing_created(fresh_emulator)
+
+
+def test_preflight_alone_runs_in_check_mode_and_creates_nothing(
+    runner: Runner, fresh_emulator: Emulator
+):
+    """What the refusal points to: every check, the budget only reported."""
+    run = runner.playbook("playbooks/preflight.yml", "--check")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Ensure the monthly cost budget" in run.output
+    assert_nothing_created(fresh_emulator)
+
+
+def test_check_mode_of_teardown_lists_what_it_would_remove_and_removes_nothing(
+    runner: Runner, fresh_emulator: Emulator
+):
+    provisioned = runner.playbook(*PROVISIONING)
+    assert provisioned.returncode == 0, provisioned.output[-3000:]
+    ec2 = fresh_emulator.client("ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["devops"]}])["Vpcs"]
+    vpc_id = vpcs[0]["VpcId"]
+
+    run = runner.playbook("teardown.yml", "--check")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "check mode, nothing was removed: teardown would remove" in run.output
+    assert f"vpc {vpc_id}" in run.output
+    assert count_project_resources(ec2) == ONE_OF_EACH
+    budgets = fresh_emulator.client("budgets", region="us-east-1")
+    assert budgets.describe_budgets(AccountId="123456789012").get("Budgets")
+
+    # And the real run still removes it all.
+    assert runner.playbook("teardown.yml").returncode == 0
+    assert count_project_resources(ec2) == NOTHING
