@@ -13,8 +13,12 @@ its policies (embedded/iam_enforcement.py). The usual fake credentials then belo
 administrator, which creates the least-privilege deployer (playbooks/deployer_iam.yml).
 Each decision is logged to <state-dir>/iam-decisions.jsonl.
 
-Usage: emulator.py {start|stop|status|reset|env} [--port N] [--state-dir DIR] [--hosts]
-                   [--enforce-iam]
+`env` prints the exports that point a shell at the emulator (eval "$(make -s local-env)");
+`unset-env` prints the one `unset` line that takes them back out, so that the next run goes to
+AWS with nothing of the emulator left over.
+
+Usage: emulator.py {start|stop|status|reset|env|unset-env} [--port N] [--state-dir DIR]
+                   [--hosts] [--enforce-iam]
 """
 
 from __future__ import annotations
@@ -293,7 +297,32 @@ def shell_env(
     return "\n".join(lines)
 
 
-COMMANDS = {"start": start, "stop": stop, "status": status, "reset": reset, "env": shell_env}
+def shell_unset_env(
+    port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False
+) -> str:
+    """One `unset` line that undoes `env` in the caller's shell.
+
+    The endpoint and every EMBEDDED_ setting go; the credentials and the alert address go only
+    when they are the emulator's own values (a user's real ones stay). PATH keeps the project's
+    .venv: the same ansible-playbook runs against AWS. What `env` unset (AWS_PROFILE, a session
+    token) cannot be brought back: set it again.
+    """
+    names = ["AWS_ENDPOINT_URL"] if "AWS_ENDPOINT_URL" in os.environ else []
+    names += [key for key, fake in FAKE_CREDENTIALS.items() if os.environ.get(key) == fake]
+    if os.environ.get("BUDGET_ALERT_EMAIL") == PLACEHOLDER_ALERT_EMAIL:
+        names.append("BUDGET_ALERT_EMAIL")
+    names += sorted(name for name in os.environ if name.startswith("EMBEDDED_"))
+    return f"unset {' '.join(names)}" if names else ""
+
+
+COMMANDS = {
+    "start": start,
+    "stop": stop,
+    "status": status,
+    "reset": reset,
+    "env": shell_env,
+    "unset-env": shell_unset_env,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,20 +126,37 @@ class Runner:
     env: dict[str, str]
     state_dir: Path
 
-    def command(self, tool: str, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
+    def command(
+        self,
+        tool: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        interleaved: bool = False,
+    ) -> PlaybookRun:
+        """``interleaved``: output is stdout and stderr in the order a terminal shows them
+        (warnings and errors go to stderr); otherwise stdout, then stderr."""
         result = subprocess.run(
             [str(VENV_BIN / tool), *args, "-e", f"project_state_dir={self.state_dir}"],
             cwd=REPO_ROOT,
             env={**self.env, **(env or {})},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if interleaved else subprocess.PIPE,
             text=True,
             check=False,
             timeout=900,
         )
+        if interleaved:
+            return PlaybookRun(result.returncode, result.stdout)
         return PlaybookRun(result.returncode, result.stdout + result.stderr, result.stdout)
 
-    def playbook(self, playbook: str, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
-        return self.command("ansible-playbook", playbook, *args, env=env)
+    def playbook(
+        self,
+        playbook: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        interleaved: bool = False,
+    ) -> PlaybookRun:
+        return self.command("ansible-playbook", playbook, *args, env=env, interleaved=interleaved)
 
 
 def project_filter(project: str = PROJECT) -> list[dict]:

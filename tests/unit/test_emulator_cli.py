@@ -110,3 +110,74 @@ def test_start_refuses_a_port_another_program_holds(where: list[str]):
         started = emulator("start", *where)
     assert started.returncode == 1
     assert f"port {where[1]} on 127.0.0.1 is taken by another program" in started.stderr
+
+
+def run_in_bash(script: str, env: dict[str, str]) -> dict[str, str]:
+    """The environment left after ``script`` in a bash whose environment is ``env``."""
+    shown = subprocess.run(
+        ["bash", "-c", f"{script}\nenv -0"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return dict(item.partition("=")[::2] for item in shown.split("\0") if item)
+
+
+def test_unset_env_takes_back_everything_env_exported(tmp_path: Path):
+    # Nothing is started: `env` reads what `start --hosts` would have written (no Docker here,
+    # and no `stop`, which would look for host containers).
+    state_dir = tmp_path / "emulator"
+    state_dir.mkdir()
+    where = ["--port", str(free_port()), "--state-dir", str(state_dir)]
+    (state_dir / "hosts.json").write_text(
+        json.dumps(
+            {
+                "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
+                "EMBEDDED_HOST_SSH_PORT": "2222",
+                "EMBEDDED_HOST_HTTP_PORT": "8080",
+                "EMBEDDED_HOST_API_PORT": "8000",
+                "EMBEDDED_HOST_IMAGE_ARCHIVES": "/var/cache/taskstack/images/python.tar",
+            }
+        )
+    )
+    tool = f"{sys.executable} {EMULATOR} {{}} {' '.join(where)}"
+    user = {"PATH": "/usr/bin:/bin", "HOME": str(state_dir), "AWS_REGION": "eu-west-3"}
+
+    local = run_in_bash(f'eval "$({tool.format("env")})"', user)
+    assert local["EMBEDDED_HOST_ADDRESS"] == "127.0.0.1" and "AWS_ENDPOINT_URL" in local
+
+    back = run_in_bash(
+        f'eval "$({tool.format("env")})"\neval "$({tool.format("unset-env")})"', user
+    )
+    left = {key for key in back if key.startswith(("AWS_", "EMBEDDED_", "BUDGET_"))}
+    assert left == {"AWS_REGION"}, "only the user's own setting stays"
+    assert back["PATH"].startswith(str(REPO_ROOT / ".venv" / "bin")), "the same tools stay first"
+
+
+def test_unset_env_keeps_the_users_own_credentials_and_address():
+    mixed = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+        "AWS_ACCESS_KEY_ID": "AKIAREALUSERKEY",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "BUDGET_ALERT_EMAIL": "ops@company.test",
+        "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
+    }
+    printed = subprocess.run(
+        [sys.executable, str(EMULATOR), "unset-env"],
+        env=mixed,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed.splitlines() == [
+        "unset AWS_ENDPOINT_URL AWS_SECRET_ACCESS_KEY EMBEDDED_HOST_ADDRESS"
+    ]
+
+
+def test_unset_env_prints_nothing_when_nothing_is_set():
+    printed = subprocess.run(
+        [sys.executable, str(EMULATOR), "unset-env"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed.strip() == ""

@@ -1,0 +1,147 @@
+"""A first run as a new user makes it: the first thing printed says what to set, in one line.
+
+Without credentials and without the emulator, no request leaves the machine: botocore stops
+at signing (and instance metadata is switched off), so these runs reach no AWS endpoint.
+Runs that need an answer from AWS use the session's emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from stack_testing import (
+    NOTHING,
+    ONE_OF_EACH,
+    PROVISIONING,
+    VENV_BIN,
+    Emulator,
+    Runner,
+    count_project_resources,
+)
+from test_bad_input import assert_nothing_created
+
+pytestmark = pytest.mark.slow
+
+NO_CREDENTIALS_LINE = (
+    "No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+    "or run `aws sso login`"
+)
+CHECK_MODE_LINE = "site.yml cannot run with --check"
+# Ansible's banners and one line per task before the first check fails.
+MOST_LINES_BEFORE_THE_ERROR = 20
+
+
+@pytest.fixture
+def new_user(tmp_path: Path, state_dir: Path) -> Runner:
+    """A shell with nothing of AWS in it: no keys, no profile, no ~/.aws, no endpoint."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "EMBEDDED_", "ANSIBLE_", "BUDGET_", "PROJECT_"))
+    }
+    env.update(
+        HOME=str(home),
+        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+        ANSIBLE_NOCOLOR="1",
+        # Off an EC2 machine botocore would otherwise ask 169.254.169.254 for credentials.
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return Runner(env, state_dir)
+
+
+def errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("[ERROR]")]
+
+
+def lines_before_the_error(output: str) -> list[str]:
+    lines = output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("[ERROR]"))
+    return [line for line in lines[:first] if line.strip()]
+
+
+def assert_one_quiet_inventory_line(before: list[str]) -> None:
+    """The dynamic inventory cannot ask AWS either: one warning line, not a dozen."""
+    warnings = [line for line in before if line.startswith("[WARNING]")]
+    assert len(warnings) == 1, "\n".join(before)
+    assert "inventory/aws_ec2.yml: no hosts, AWS could not be asked" in warnings[0]
+    assert not any("Failed to parse" in line or "caused by" in line for line in before)
+
+
+@pytest.mark.parametrize("playbook", ["site.yml", "teardown.yml"])
+def test_without_credentials_the_first_error_says_so(new_user: Runner, playbook: str):
+    run = new_user.playbook(playbook, interleaved=True)
+    assert run.returncode != 0
+    first = errors(run.output)[0]
+    assert NO_CREDENTIALS_LINE in first, run.output[-3000:]
+    # Nothing else first: not the alert address, not botocore's versions.
+    assert "BUDGET_ALERT_EMAIL" not in run.output
+    assert "boto3_version" not in run.output
+    before = lines_before_the_error(run.output)
+    assert_one_quiet_inventory_line(before)
+    assert len(before) < MOST_LINES_BEFORE_THE_ERROR, "\n".join(before)
+
+
+def test_with_credentials_but_no_alert_address_the_first_error_names_it(
+    runner: Runner, fresh_emulator: Emulator
+):
+    run = runner.playbook("site.yml", env={"BUDGET_ALERT_EMAIL": ""}, interleaved=True)
+    assert run.returncode != 0
+    first = errors(run.output)[0]
+    assert "give at least one valid e-mail address for the billing alerts" in first
+    assert "set BUDGET_ALERT_EMAIL in the environment" in first
+    assert "[WARNING]" not in "\n".join(lines_before_the_error(run.output))
+    assert_nothing_created(fresh_emulator)
+
+
+def test_check_mode_of_site_is_refused_before_any_aws_call(new_user: Runner):
+    """No credentials at all: the refusal comes before anything that would need them."""
+    run = new_user.playbook("site.yml", "--check", interleaved=True)
+    assert run.returncode != 0
+    all_errors = errors(run.output)
+    assert len(all_errors) == 1 and CHECK_MODE_LINE in all_errors[0], run.output[-3000:]
+    assert "playbooks/preflight.yml --check" in all_errors[0]
+    assert len(lines_before_the_error(run.output)) < MOST_LINES_BEFORE_THE_ERROR
+
+
+def test_check_mode_of_site_creates_nothing(runner: Runner, fresh_emulator: Emulator):
+    run = runner.playbook("site.yml", "--check")
+    assert run.returncode != 0
+    assert CHECK_MODE_LINE in errors(run.output)[0]
+    assert "has no attribute" not in run.output
+    assert_nothing_created(fresh_emulator)
+
+
+def test_preflight_alone_runs_in_check_mode_and_creates_nothing(
+    runner: Runner, fresh_emulator: Emulator
+):
+    """What the refusal points to: every check, the budget only reported."""
+    run = runner.playbook("playbooks/preflight.yml", "--check")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Ensure the monthly cost budget" in run.output
+    assert_nothing_created(fresh_emulator)
+
+
+def test_check_mode_of_teardown_lists_what_it_would_remove_and_removes_nothing(
+    runner: Runner, fresh_emulator: Emulator
+):
+    provisioned = runner.playbook(*PROVISIONING)
+    assert provisioned.returncode == 0, provisioned.output[-3000:]
+    ec2 = fresh_emulator.client("ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["devops"]}])["Vpcs"]
+    vpc_id = vpcs[0]["VpcId"]
+
+    run = runner.playbook("teardown.yml", "--check")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "check mode, nothing was removed: teardown would remove" in run.output
+    assert f"vpc {vpc_id}" in run.output
+    assert count_project_resources(ec2) == ONE_OF_EACH
+    budgets = fresh_emulator.client("budgets", region="us-east-1")
+    assert budgets.describe_budgets(AccountId="123456789012").get("Budgets")
+
+    # And the real run still removes it all.
+    assert runner.playbook("teardown.yml").returncode == 0
+    assert count_project_resources(ec2) == NOTHING

@@ -1,0 +1,111 @@
+"""Where Ansible reaches the instance: the EMBEDDED_HOST_* overrides count only with the endpoint.
+
+`make local-env` exports EMBEDDED_HOST_ADDRESS=127.0.0.1 and the host's published ports next to
+AWS_ENDPOINT_URL. Once AWS_ENDPOINT_URL is unset the shell talks to AWS, and the leftovers must
+not send SSH or the URL checks of a real instance to 127.0.0.1.
+
+Both cases read the session's emulator, never AWS. With the endpoint unset, the inventory still
+reaches the emulator through amazon.aws's own AWS_URL, which the project's rules do not look
+at: that is what lets the test run the "AWS_ENDPOINT_URL unset" rule against an instance. What
+it shows: inventory/aws_ec2.yml's compose and the group_vars decide on AWS_ENDPOINT_URL alone.
+What it cannot show: a run against real AWS (which these tests never reach).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from stack_testing import REGION, Emulator, Runner
+
+pytestmark = pytest.mark.slow
+
+LEFTOVERS = {
+    "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
+    "EMBEDDED_HOST_SSH_PORT": "2299",
+    "EMBEDDED_HOST_HTTP_PORT": "8099",
+    "EMBEDDED_HOST_API_PORT": "8098",
+    "EMBEDDED_HOST_IMAGE_ARCHIVES": "/var/cache/taskstack/images/python.tar",
+}
+# Ad-hoc commands use the stdout callback only when told to load callbacks.
+JSON_OUTPUT = {
+    "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+    "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+}
+SHOWN = (
+    '{{ {"host": ansible_host, "port": ansible_port, "web": stack_web_url,'
+    ' "api": stack_api_url, "archives": app_deploy_image_archives} | to_json }}'
+)
+
+
+@pytest.fixture
+def instance(fresh_emulator: Emulator) -> dict:
+    """A running instance of the project, as provisioning leaves it (with a public address)."""
+    ec2 = fresh_emulator.client("ec2")
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    tags = [
+        {"Key": "Name", "Value": "devops-server"},
+        {"Key": "Project", "Value": "devops"},
+        {"Key": "Environment", "Value": "dev"},
+        {"Key": "ManagedBy", "Value": "ansible"},
+    ]
+    launched = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        Placement={"AvailabilityZone": f"{REGION}a"},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]
+    described = ec2.describe_instances(InstanceIds=[launched["InstanceId"]])
+    found = described["Reservations"][0]["Instances"][0]
+    assert found.get("PublicIpAddress"), "the emulator gives instances a public address"
+    return found
+
+
+def reach(env: dict[str, str], state_dir: Path) -> dict:
+    """How Ansible would reach the project's host, from the inventory and the group_vars."""
+    run = Runner(env, state_dir).command(
+        "ansible",
+        "aws_ec2",
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        f"msg={SHOWN}",
+        env=JSON_OUTPUT,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    hosts = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]
+    assert len(hosts) == 1, hosts
+    return json.loads(next(iter(hosts.values()))["msg"])
+
+
+def test_overrides_apply_on_the_embedded_default(
+    instance: dict, playbook_env: dict[str, str], state_dir: Path
+):
+    seen = reach({**playbook_env, **LEFTOVERS}, state_dir)
+    assert seen == {
+        "host": "127.0.0.1",
+        "port": 2299,
+        "web": "http://127.0.0.1:8099/",
+        "api": "http://127.0.0.1:8098/",
+        "archives": ["/var/cache/taskstack/images/python.tar"],
+    }
+
+
+def test_overrides_left_in_the_shell_are_ignored_once_the_endpoint_is_unset(
+    instance: dict, playbook_env: dict[str, str], state_dir: Path
+):
+    env = {key: value for key, value in playbook_env.items() if key != "AWS_ENDPOINT_URL"}
+    # The inventory still reads the emulator, through amazon.aws's own endpoint variable.
+    env.update(LEFTOVERS, AWS_URL=playbook_env["AWS_ENDPOINT_URL"])
+    public = instance["PublicIpAddress"]
+    seen = reach(env, state_dir)
+    assert seen == {
+        "host": public,
+        "port": 22,
+        "web": f"http://{public}:80/",
+        "api": f"http://{public}:8000/",
+        "archives": [],
+    }
