@@ -16,7 +16,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 # Points ansible-playbook at the embedded default (see `make local-env`).
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
-.PHONY: setup prerequisites demo destroy local-env emulator-start emulator-stop host-images \
+.PHONY: setup prerequisites demo destroy local-env unset-local-env emulator-start emulator-stop host-images \
 	test test-cold lint test-python test-roles test-stack test-readme bench help
 
 help: ## List the targets
@@ -55,6 +55,9 @@ destroy: setup ## Run teardown.yml against the embedded default, then stop it
 
 local-env: emulator-start ## Print the exports for plain ansible-playbook runs: eval "$(make -s local-env)"
 	@$(EMULATOR) env
+
+unset-local-env: ## Print the unsets that take this shell back to AWS: eval "$(make -s unset-local-env)"
+	@$(PYTHON) embedded/emulator.py unset-env
 
 lint: setup ## yamllint, ansible-lint (production profile) and ruff
 	$(BIN)/yamllint --strict .
