@@ -47,7 +47,7 @@ AMI_SEED = HERE / "amis.json"
 # <archive>.json describes it; its "env" names the images it holds for the app's env file
 # (TASKAPP_*_IMAGE: the kit's stand-ins are not named like the official images).
 IMAGE_CACHE = REPO_ROOT / ".cache" / "images"
-DEFAULT_PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
+DEFAULT_PORT = 4566
 DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "emulator"
 START_TIMEOUT_S = 30.0
 
@@ -67,6 +67,28 @@ def endpoint_url(port: int) -> str:
 
 def pid_file(state_dir: Path) -> Path:
     return state_dir / "moto.pid"
+
+
+def port_file(state_dir: Path) -> Path:
+    """The port the emulator of this state folder was started on."""
+    return state_dir / "moto.port"
+
+
+def recorded_port(state_dir: Path) -> int | None:
+    try:
+        return int(port_file(state_dir).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def chosen_port(given: int | None, state_dir: Path) -> int:
+    """--port, else EMULATOR_PORT, else the port this state folder's emulator runs on: a
+    `make destroy` in a shell without the EMULATOR_PORT of `make demo` still finds it."""
+    if given is not None:
+        return given
+    if os.environ.get("EMULATOR_PORT"):
+        return int(os.environ["EMULATOR_PORT"])
+    return recorded_port(state_dir) or DEFAULT_PORT
 
 
 def log_file(state_dir: Path) -> Path:
@@ -220,6 +242,7 @@ def start(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: boo
             start_new_session=True,
         )
     pid_file(state_dir).write_text(f"{process.pid}\n")
+    port_file(state_dir).write_text(f"{port}\n")
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -238,14 +261,17 @@ def start(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: boo
 
 
 def stop(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False) -> str:
-    # The emulator forgets its instances: their host containers go with it.
+    # The emulator forgets its instances: their host containers go with it, found by the port
+    # it was started on (their label), whatever port this command was given.
     if host_settings(state_dir) is not None:
-        hosts.remove_all(hosts.HostSettings(emulator_port=str(port)))
+        started_on = recorded_port(state_dir) or port
+        hosts.remove_all(hosts.HostSettings(emulator_port=str(started_on)))
         hosts_file(state_dir).unlink(missing_ok=True)
     iam_file(state_dir).unlink(missing_ok=True)
     pid = read_pid(state_dir)
     if not pid or not process_alive(pid):
         pid_file(state_dir).unlink(missing_ok=True)
+        port_file(state_dir).unlink(missing_ok=True)
         return "emulator not running"
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
@@ -254,6 +280,7 @@ def stop(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool
     if process_alive(pid):
         os.killpg(pid, signal.SIGKILL)
     pid_file(state_dir).unlink(missing_ok=True)
+    port_file(state_dir).unlink(missing_ok=True)
     return f"emulator stopped (pid {pid})"
 
 
@@ -328,7 +355,11 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"default: EMULATOR_PORT, else the running one, else {DEFAULT_PORT}",
+    )
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument(
         "--hosts", action="store_true", help="start: make a host container for each instance"
@@ -340,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        print(COMMANDS[args.command](args.port, args.state_dir, args.hosts, args.enforce_iam))
+        port = chosen_port(args.port, args.state_dir)
+        print(COMMANDS[args.command](port, args.state_dir, args.hosts, args.enforce_iam))
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

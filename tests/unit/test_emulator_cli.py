@@ -112,6 +112,24 @@ def test_start_refuses_a_port_another_program_holds(where: list[str]):
     assert f"port {where[1]} on 127.0.0.1 is taken by another program" in started.stderr
 
 
+def test_commands_without_a_port_find_the_emulator_of_their_state_folder(
+    where: list[str], monkeypatch: pytest.MonkeyPatch
+):
+    """`EMULATOR_PORT=4586 make demo`, then `make destroy` in a shell without EMULATOR_PORT."""
+    monkeypatch.delenv("EMULATOR_PORT", raising=False)
+    port, state_dir = where[1], where[3]
+    assert emulator("start", *where).returncode == 0
+
+    status = emulator("status", "--state-dir", state_dir)
+    assert status.returncode == 0 and f"running on http://127.0.0.1:{port} " in status.stdout
+    shell = exports(emulator("env", "--state-dir", state_dir).stdout)
+    assert shell["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+
+    assert "emulator stopped" in emulator("stop", "--state-dir", state_dir).stdout
+    assert not (Path(state_dir) / "moto.port").exists()
+    assert emulator("status", "--state-dir", state_dir).returncode == 1
+
+
 def run_in_bash(script: str, env: dict[str, str]) -> dict[str, str]:
     """The environment left after ``script`` in a bash whose environment is ``env``."""
     shown = subprocess.run(
