@@ -1,8 +1,9 @@
 """embedded/prerequisites.sh, what `make demo` runs first, on a machine made of stubs.
 
-Each test builds a PATH holding only the tools the script may use: real shell utilities, and
-stubs for id, apt-get, docker, dockerd, debootstrap, ssh and python3 whose behaviour the test
-chooses. Nothing is installed or started on the real machine.
+Each test builds a machine: a PATH holding real shell utilities and stubs for id, apt-get,
+docker, ssh and python3, and, outside PATH as on Debian, an sbin folder where debootstrap and
+dockerd land when their packages are installed. apt-get's stub "installs" a package by
+creating what it brings. Nothing is installed or started on the real machine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "embedded" / "prerequisites.sh"
-REAL_TOOLS = ("bash", "sed", "seq", "sleep", "grep", "nohup", "cat", "touch", "rm", "chmod", "ln")
+REAL_TOOLS = ("bash", "sed", "seq", "sleep", "grep", "nohup", "cat", "touch", "rm", "chmod", "tr")
+EVERYTHING = {
+    "docker.io",
+    "debootstrap",
+    "openssh-client",
+    "ca-certificates",
+    "debian-archive-keyring",
+}
 
 
 def write_stub(path: Path, body: str) -> None:
@@ -26,7 +34,7 @@ def write_stub(path: Path, body: str) -> None:
 
 @dataclass
 class Machine:
-    """A fake machine: which user runs the script and what is installed."""
+    """A fake machine: who runs the script and what is installed."""
 
     root: Path
     uid: int = 0
@@ -37,10 +45,15 @@ class Machine:
     engine_running: bool = False
     host_image: bool = True
     python_has_venv: bool = True
+    apt_fails: bool = False
 
     @property
     def bin(self) -> Path:
         return self.root / "bin"
+
+    @property
+    def sbin(self) -> Path:
+        return self.root / "sbin"
 
     @property
     def apt_log(self) -> Path:
@@ -50,8 +63,52 @@ class Machine:
     def engine_flag(self) -> Path:
         return self.root / "engine-running"
 
+    def package_files(self, package: str) -> dict[Path, str]:
+        """What each package brings: a file and its content (a script for commands)."""
+        image = "exit 0" if self.host_image else "exit 1"
+        return {
+            "docker.io": {
+                self.bin / "docker": (
+                    f"case $1 in info) [[ -e {self.engine_flag} ]];; image) {image};; esac\n"
+                ),
+                self.sbin / "dockerd": f"touch {self.engine_flag}\n",
+            },
+            "debootstrap": {self.sbin / "debootstrap": "exit 0\n"},
+            "openssh-client": {self.bin / "ssh": "exit 0\n"},
+            "ca-certificates": {self.root / "ca-certificates.crt": ""},
+            "debian-archive-keyring": {self.root / "debian-archive-keyring.gpg": ""},
+        }[package]
+
+    def install(self, package: str) -> None:
+        for path, body in self.package_files(package).items():
+            if path.parent in (self.bin, self.sbin):
+                write_stub(path, body)
+            else:
+                path.write_text(body)
+
+    def apt_stub(self) -> str:
+        install = "".join(
+            f"    {package}) {self.install_command(package)};;\n" for package in EVERYTHING
+        )
+        return (
+            f'echo "$*" >>{self.apt_log}\n'
+            + ("exit 100\n" if self.apt_fails else "")
+            + 'for word in "$@"; do [[ $word == install ]] && installing=1; done\n'
+            "[[ -n $installing ]] || exit 0\n"
+            'for package in "$@"; do\n  case $package in\n' + install + "  esac\ndone\n"
+        )
+
+    def install_command(self, package: str) -> str:
+        commands = []
+        for path, body in self.package_files(package).items():
+            commands.append(f"printf '#!/bin/bash\\n%s' '{body}' >{path}")
+            if path.parent in (self.bin, self.sbin):
+                commands.append(f"chmod +x {path}")
+        return " && ".join(commands)
+
     def build(self) -> None:
         self.bin.mkdir(parents=True)
+        self.sbin.mkdir()
         for tool in REAL_TOOLS:
             os.symlink(shutil.which(tool), self.bin / tool)
         write_stub(
@@ -65,44 +122,15 @@ class Machine:
         for package in self.installed:
             self.install(package)
         if self.has_apt:
-            write_stub(
-                self.bin / "apt-get",
-                f'echo "$*" >>{self.apt_log}\n'
-                "if [[ $1 == install ]]; then\n"
-                '  for p in "$@"; do case $p in -*|install) ;; *)\n'
-                f"    touch {self.root}/pkg-$p;; esac; done\n"
-                "fi\n"
-                # what each package brings, as the real ones do
-                f"[[ -e {self.root}/pkg-debootstrap ]] && ln -sf true {self.bin}/debootstrap\n"
-                f"[[ -e {self.root}/pkg-openssh-client ]] && ln -sf true {self.bin}/ssh\n"
-                f"[[ -e {self.root}/pkg-docker.io ]] && {self.docker_stubs()}\n"
-                "exit 0\n",
-            )
-            os.symlink(shutil.which("true"), self.bin / "true")
-
-    def docker_stubs(self) -> str:
-        """Shell that writes the docker client and dockerd stubs (what docker.io installs)."""
-        image = "exit 0" if self.host_image else "exit 1"
-        client = f"case $1 in info) [[ -e {self.engine_flag} ]];; image) {image};; *) exit 0;; esac"
-        return (
-            f"printf '#!/bin/bash\\n%s\\n' '{client}' >{self.bin}/docker"
-            f" && chmod +x {self.bin}/docker"
-            f" && printf '#!/bin/bash\\ntouch {self.engine_flag}\\n' >{self.bin}/dockerd"
-            f" && chmod +x {self.bin}/dockerd"
-        )
-
-    def install(self, package: str) -> None:
-        if package == "docker.io":
-            subprocess.run(["bash", "-c", self.docker_stubs()], check=True)
-        elif package == "debootstrap":
-            write_stub(self.bin / "debootstrap", "exit 0\n")
-        elif package == "openssh-client":
-            write_stub(self.bin / "ssh", "exit 0\n")
+            write_stub(self.bin / "apt-get", self.apt_stub())
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         self.build()
         env = {
             "PATH": str(self.bin),
+            "PREREQ_SBIN_DIRS": str(self.sbin),
+            "KIT_CA_BUNDLE": str(self.root / "ca-certificates.crt"),
+            "PREREQ_DEBIAN_KEYRING": str(self.root / "debian-archive-keyring.gpg"),
             "PYTHON": "python3",
             "DOCKERD_LOG": str(self.root / "dockerd.log"),
             "HOME": str(self.root),
@@ -116,11 +144,14 @@ class Machine:
             timeout=60,
         )
 
-    def apt_calls(self) -> list[str]:
-        return self.apt_log.read_text().splitlines() if self.apt_log.exists() else []
-
-
-EVERYTHING = {"docker.io", "debootstrap", "openssh-client"}
+    def apt_installs(self) -> list[list[str]]:
+        """The packages of each `apt-get install` call."""
+        calls = self.apt_log.read_text().splitlines() if self.apt_log.exists() else []
+        return [
+            [word for word in call.split() if not word.startswith("-") and "=" not in word][1:]
+            for call in calls
+            if " install " in f" {call} "
+        ]
 
 
 @pytest.fixture
@@ -128,18 +159,23 @@ def machine(tmp_path: Path) -> Machine:
     return Machine(root=tmp_path)
 
 
+def non_root(machine: Machine, groups: str = "alice") -> None:
+    machine.uid, machine.user, machine.groups = 1000, "alice", groups
+
+
 def test_root_on_a_fresh_machine_installs_every_missing_package_at_once_and_starts_docker(
     machine: Machine,
 ):
-    machine.installed = {"openssh-client"}
+    machine.installed = {"openssh-client", "ca-certificates"}
 
     result = machine.run()
 
     assert result.returncode == 0, result.stderr
-    assert machine.apt_calls() == ["install -y -q --no-install-recommends debootstrap docker.io"]
+    assert machine.apt_installs() == [["docker.io", "debootstrap", "debian-archive-keyring"]]
+    assert "DPkg::Lock::Timeout=300" in machine.apt_log.read_text(), "waits for cloud-init's apt"
     assert result.stderr.splitlines() == [
-        "prerequisites: installing debootstrap docker.io",
-        "prerequisites: installed debootstrap docker.io",
+        "prerequisites: installing docker.io debootstrap debian-archive-keyring",
+        "prerequisites: installed docker.io debootstrap debian-archive-keyring",
         "prerequisites: starting the Docker engine",
         "prerequisites: the Docker engine answers",
     ]
@@ -153,7 +189,7 @@ def test_root_with_everything_in_place_says_nothing_and_installs_nothing(machine
     result = machine.run()
 
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-    assert machine.apt_calls() == []
+    assert machine.apt_installs() == []
 
 
 def test_root_with_an_installed_but_stopped_engine_only_starts_it(machine: Machine):
@@ -162,7 +198,7 @@ def test_root_with_an_installed_but_stopped_engine_only_starts_it(machine: Machi
     result = machine.run()
 
     assert result.returncode == 0, result.stderr
-    assert machine.apt_calls() == []
+    assert machine.apt_installs() == []
     assert "prerequisites: starting the Docker engine" in result.stderr
 
 
@@ -174,31 +210,72 @@ def test_a_python_without_venv_support_asks_for_python3_venv(machine: Machine):
     result = machine.run()
 
     assert result.returncode == 0, result.stderr
-    assert machine.apt_calls() == ["install -y -q --no-install-recommends python3-venv"]
+    assert machine.apt_installs() == [["python3-venv"]]
+
+
+def test_an_install_that_fails_twice_ends_with_one_error_line(machine: Machine):
+    machine.installed = EVERYTHING - {"debootstrap"}
+    machine.apt_fails = True
+
+    result = machine.run()
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "prerequisites: ERROR: apt-get could not install debootstrap (its messages are above)"
+    )
 
 
 def test_a_non_root_user_gets_one_line_listing_everything_and_the_one_command(
     machine: Machine,
 ):
-    machine.uid, machine.user, machine.groups = 1000, "alice", "alice"
+    non_root(machine)
     machine.python_has_venv = False
 
     result = machine.run()
 
     assert result.returncode == 1
-    assert machine.apt_calls() == []
+    assert machine.apt_installs() == []
     assert result.stderr.splitlines() == [
         "error: make demo needs: python3 -m venv (the project's .venv), "
-        "ssh (Ansible's connection to the host), debootstrap (builds the host image), "
-        "a Docker engine (the EC2 host is a container). "
+        "ssh (Ansible's connection to the host), "
+        "the CA bundle " + str(machine.root / "ca-certificates.crt") + " (trusted in the images), "
+        "a Docker engine (the EC2 host is a container), "
+        "debootstrap (builds the host image), "
+        "Debian's archive keyring (debootstrap checks the packages). "
         "Run: sudo make host-images && sudo usermod -aG docker alice (then log in again)"
     ]
 
 
-def test_a_non_root_docker_user_without_the_host_image_is_told_to_build_it_once_as_root(
+def test_tools_in_sbin_count_for_a_user_whose_path_leaves_sbin_out(machine: Machine):
+    """Debian puts debootstrap and dockerd in /usr/sbin, outside a normal user's PATH (and
+    sudo's secure_path is not always there either)."""
+    machine.installed = set(EVERYTHING)
+    machine.engine_running = True
+
+    result = machine.run()
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert machine.apt_installs() == [], "debootstrap and dockerd were found in sbin"
+
+
+def test_a_user_outside_the_docker_group_is_told_so_not_to_install_docker(machine: Machine):
+    non_root(machine, groups="alice docker-users")
+    machine.installed = set(EVERYTHING)
+    machine.engine_running = False
+
+    result = machine.run()
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: make demo needs: access to the Docker engine for alice (the docker group). "
+        "Run: sudo make host-images && sudo usermod -aG docker alice (then log in again)"
+    ]
+
+
+def test_a_docker_user_without_the_host_image_is_told_to_build_it_once_as_root(
     machine: Machine,
 ):
-    machine.uid, machine.user, machine.groups = 1000, "alice", "alice docker"
+    non_root(machine, groups="alice docker")
     machine.installed = set(EVERYTHING)
     machine.engine_running = True
     machine.host_image = False
@@ -212,9 +289,9 @@ def test_a_non_root_docker_user_without_the_host_image_is_told_to_build_it_once_
     ]
 
 
-def test_a_non_root_user_with_everything_passes_silently(machine: Machine):
-    machine.uid, machine.user, machine.groups = 1000, "alice", "alice docker"
-    machine.installed = set(EVERYTHING)
+def test_a_docker_user_with_the_host_image_does_not_need_debootstrap(machine: Machine):
+    non_root(machine, groups="alice docker")
+    machine.installed = EVERYTHING - {"debootstrap", "debian-archive-keyring"}
     machine.engine_running = True
 
     result = machine.run()
@@ -222,19 +299,36 @@ def test_a_non_root_user_with_everything_passes_silently(machine: Machine):
     assert (result.returncode, result.stderr) == (0, "")
 
 
-def test_without_apt_the_message_names_the_packages_for_another_package_manager(
-    machine: Machine,
-):
+def test_without_apt_the_advice_follows_the_problems(machine: Machine):
     machine.has_apt = False
-    machine.installed = {"openssh-client"}
+    machine.installed = {"openssh-client", "ca-certificates", "debian-archive-keyring"}
 
     result = machine.run()
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
+        "error: make demo needs: a Docker engine (the EC2 host is a container), "
+        "debootstrap (builds the host image). "
+        "Run: install docker.io debootstrap (or your distribution's names) with your package "
+        "manager && start Docker && sudo make host-images"
+    ]
+
+
+def test_without_apt_a_missing_host_image_only_asks_for_the_image(machine: Machine):
+    non_root(machine, groups="alice docker")
+    machine.has_apt = False
+    machine.installed = EVERYTHING - {"debootstrap", "debian-archive-keyring"}
+    machine.engine_running = True
+    machine.host_image = False
+
+    result = machine.run()
+
+    assert result.stderr.splitlines() == [
         "error: make demo needs: debootstrap (builds the host image), "
-        "a Docker engine (the EC2 host is a container). "
-        "Run: install debootstrap docker.io with your package manager and start Docker"
+        "Debian's archive keyring (debootstrap checks the packages), "
+        "the host image, built once as root (debootstrap needs root). "
+        "Run: install debootstrap debian-archive-keyring (or your distribution's names) with "
+        "your package manager && sudo make host-images"
     ]
 
 
@@ -242,5 +336,5 @@ def test_check_mode_reports_as_root_and_installs_nothing(machine: Machine):
     result = machine.run("--check")
 
     assert result.returncode == 1
-    assert machine.apt_calls() == []
+    assert machine.apt_installs() == []
     assert result.stderr.startswith("error: make demo needs: ssh")
