@@ -27,4 +27,4 @@ dpkg-deb -x "$work"/docker-compose_*.deb "$work/root"
 binary="$(find "$work/root" -type f -name docker-compose -perm -u+x | head -1)"
 [[ -n "$binary" ]] || { echo "compose: no binary in Debian 13's docker-compose package" >&2; exit 1; }
 install -D -m 0755 "$binary" "$PLUGIN_DIR/docker-compose"
-echo "compose: installed $(docker compose version --short) into $PLUGIN_DIR"
+echo "compose: installed $("$PLUGIN_DIR/docker-compose" version --short) into $PLUGIN_DIR"
