@@ -14,7 +14,8 @@
 #
 # The stand-ins never carry the official names (postgres:17...): on the user's own engine these
 # would replace the real images for every other project. A stand-in that an earlier kit tagged
-# with an official name loses that tag, only when the kit's label proves the kit made it.
+# with an official name loses that tag, only when its image id proves it is the kit's own image
+# (see retire_official_names).
 #
 # Idempotent and cached: every image carries a label with the hash of its inputs (build
 # context, CA bundle, parent image id); an image whose label matches is not rebuilt, and the
@@ -23,6 +24,8 @@
 # Usage: tests/images/build.sh [--force]   (root, or a user allowed to run docker)
 #        tests/images/build.sh --names     print app-base-images.json's content and exit
 #                                          (needs neither Docker nor root)
+# Under sudo, the cache goes back to the user who ran sudo, and the archive is readable by all:
+# that user's own later runs, `make demo` included, read and write it without root.
 # Environment:
 #   KIT_CACHE_DIR   where the tarball and the debootstrap rootfs go (default: <repo>/.cache/images)
 #   KIT_MIRROR      Debian mirror for debootstrap and apt (default: http://deb.debian.org/debian)
@@ -95,7 +98,24 @@ die() { printf '[kit] ERROR: %s\n' "$*" >&2; exit 1; }
 command -v docker >/dev/null || die "docker client not found (apt-get install docker.io)"
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer (start dockerd first)"
 [[ -r "$CA_BUNDLE" ]] || die "CA bundle $CA_BUNDLE not readable (set KIT_CA_BUNDLE)"
+
+# The folders above the cache that this run creates (<repo>/.cache the first time).
+created=()
+folder="$(dirname "$CACHE")"
+while [[ ! -e "$folder" ]]; do created+=("$folder"); folder="$(dirname "$folder")"; done
 mkdir -p "$CACHE"
+
+# Under sudo (`sudo make host-images`, what non-root users run once), root's files would lock
+# the user who ran sudo out of the cache: their later runs could not rewrite it. So the cache,
+# and the folders above it that this run created, go back to that user, on every exit (a failed
+# build leaves nothing of root's behind either).
+hand_back() {
+  [[ -n "${SUDO_UID:-}" && -n "${SUDO_GID:-}" && "$(id -u)" == 0 ]] || return 0
+  chown -R "$SUDO_UID:$SUDO_GID" "$CACHE" "${created[@]}" 2>/dev/null \
+    || log "WARNING: could not give $CACHE back to uid $SUDO_UID" \
+      "(run: sudo chown -R $SUDO_UID:$SUDO_GID $CACHE)"
+}
+trap hand_back EXIT
 
 label_of() { docker image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 id_of() { docker image inspect --format '{{ .Id }}' "$1" 2>/dev/null || true; }
@@ -176,22 +196,37 @@ build_image() {
 }
 
 # Kits before this one tagged the stand-ins with the official names, replacing the real images
-# on this engine. Such a tag moves to the stand-in's name, only when the kit's label proves that
-# the kit made the image: a real postgres:17 (pulled, or loaded by the user) has no such label.
+# on this engine. Such a tag is removed only from the kit's own image. The kit's label alone
+# does not prove that: an image built FROM a stand-in inherits its labels, and a user may have
+# tagged such an image with the official name. The image id does: any other image, even one
+# that adds no layer (a new CMD, ENV...), has a config of its own and so an id of its own.
+# The official name's image is the kit's own when its id is
+#   - the stand-in's ($KIT_NAMESPACE/...): both names tag one image, and removing the official
+#     tag removes a name, never an image;
+#   - or the id the kit itself recorded for that name when it saved it ($APP_TARBALL.ids:
+#     earlier kits saved the stand-ins under the official names). The image is given the
+#     stand-in's name first when that name is free, so that it keeps a name.
+# A real image (pulled or loaded: no kit label) and a user's own image keep their tag.
 retire_official_names() {
-  local spec dir var official name
+  local spec dir var official name id saved err
   for spec in "${APP_IMAGES[@]}"; do
     read -r dir var official <<<"$spec"
     name="$KIT_NAMESPACE/$official"
     [[ -n "$(label_of "$official")" ]] || continue
+    id="$(id_of "$official")"
+    saved="$(awk -v name="$official" '$1 == name { print $2 }' "$APP_TARBALL.ids" 2>/dev/null || true)"
+    if [[ "$id" != "$(id_of "$name")" && "$id" != "$saved" ]]; then
+      log "$official carries the kit's label but is not the kit's own image" \
+        "(an image built FROM a stand-in?): left alone"
+      continue
+    fi
     [[ -n "$(id_of "$name")" ]] || docker tag "$official" "$name"
-    if docker image rm "$official" >/dev/null 2>"$CACHE/retire.log"; then
+    if err="$(docker image rm "$official" 2>&1 >/dev/null)"; then
       log "$official was an earlier kit's stand-in: tag removed (now $name)"
     else
-      log "WARNING: $official is an earlier kit's stand-in and could not be removed:" \
-        "$(cat "$CACHE/retire.log") (then remove it yourself: docker image rm $official)"
+      log "WARNING: $official, an earlier kit's stand-in, keeps its tag: ${err//$'\n'/ }" \
+        "(remove it yourself: docker image rm $official)"
     fi
-    rm -f "$CACHE/retire.log"
   done
 }
 
@@ -218,6 +253,19 @@ save_app_images() {
     mv "$APP_DESCRIPTION.tmp" "$APP_DESCRIPTION"
     log "${APP_DESCRIPTION##*/} written"
   fi
+  readable_by_all "$APP_TARBALL" "$APP_TARBALL.ids" "$APP_DESCRIPTION"
+}
+
+# `docker save -o` writes mode 0600, and so did earlier kits, whose archive may be up to date:
+# the files are made readable by all, for a user who runs `make demo` (embedded/hosts.py's
+# `docker cp`) after the kit was built as root.
+readable_by_all() {
+  local file
+  for file; do
+    [[ "$(stat -c %a "$file")" != 644 ]] || continue
+    chmod 0644 "$file" 2>/dev/null \
+      || log "WARNING: $file is not readable by all (run: sudo chmod 0644 $file)"
+  done
 }
 
 start=$SECONDS
