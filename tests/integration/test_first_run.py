@@ -17,6 +17,7 @@ from stack_testing import (
     PROVISIONING,
     VENV_BIN,
     Emulator,
+    PlaybookRun,
     Runner,
     count_project_resources,
 )
@@ -29,6 +30,12 @@ NO_CREDENTIALS_LINE = (
     "or run `aws sso login`"
 )
 CHECK_MODE_LINE = "site.yml cannot run with --check"
+# playbooks/tasks/require_instance.yml, first in every playbook that targets the instance.
+NO_INSTANCE_LINE = (
+    "inventory/aws_ec2.yml finds 0 running instance(s) tagged Project=devops in eu-west-3, "
+    "expected 1"
+)
+PHASES_ON_THE_INSTANCE = ["playbooks/configure.yml", "playbooks/deploy.yml", "playbooks/verify.yml"]
 # Ansible's banners and one line per task before the first check fails.
 MOST_LINES_BEFORE_THE_ERROR = 20
 
@@ -145,3 +152,27 @@ def test_check_mode_of_teardown_lists_what_it_would_remove_and_removes_nothing(
     # And the real run still removes it all.
     assert runner.playbook("teardown.yml").returncode == 0
     assert count_project_resources(ec2) == NOTHING
+
+
+# ---------------------------------------------------------------- a phase run alone
+
+
+def assert_the_no_instance_line(run: PlaybookRun) -> None:
+    """The run stops on one line, not "no hosts matched" and a green recap."""
+    assert run.returncode != 0, run.output[-3000:]
+    all_errors = errors(run.output)
+    assert len(all_errors) == 1, run.output[-3000:]
+    assert NO_INSTANCE_LINE in all_errors[0]
+    assert "if a warning above is about the inventory" in all_errors[0]
+    assert "check PROJECT_NAME and AWS_REGION in the environment" in all_errors[0]
+    assert "`ansible-playbook site.yml` (or playbooks/provision.yml)" in all_errors[0]
+    assert "skipping: no hosts matched" not in run.output
+
+
+@pytest.mark.parametrize("playbook", PHASES_ON_THE_INSTANCE)
+def test_a_phase_on_the_instance_run_alone_without_one_fails_in_one_line(
+    runner: Runner, fresh_emulator: Emulator, playbook: str
+):
+    run = runner.playbook(playbook, interleaved=True)
+    assert_the_no_instance_line(run)
+    assert "[WARNING]" not in "\n".join(lines_before_the_error(run.output))
