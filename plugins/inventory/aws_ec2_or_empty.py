@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Ansible's layout: DOCUMENTATION and EXAMPLES come before the imports.
 # ruff: noqa: E402
-"""amazon.aws.aws_ec2, except that AWS being out of reach is one warning line, not a dozen."""
+"""amazon.aws.aws_ec2, except that AWS that cannot be asked at all is one warning line."""
 
 from __future__ import annotations
 
@@ -11,13 +11,27 @@ short_description: amazon.aws.aws_ec2, with one warning line and no hosts when A
 description:
   - Parses an inventory file whose C(plugin) is C(amazon.aws.aws_ec2) with that plugin, unchanged
     (same options, same hosts, same variables).
-  - When AWS cannot be asked (no credentials, rejected or expired ones, an endpoint that does not
-    answer, DescribeInstances refused), amazon.aws.aws_ec2 fails and ansible-core reports it as
-    a dozen lines of warnings before the playbook starts. This plugin reports it as one warning
-    line and gives an empty inventory, so that the first error a user reads is the playbook's
-    own check of the credentials (playbooks/preflight.yml), which says what to set.
-  - Mistakes in the file itself (YAML, unknown options, a compose expression that fails with
-    C(strict)) and a missing boto3 still fail the way amazon.aws.aws_ec2 reports them.
+  - When AWS cannot be asked at all, amazon.aws.aws_ec2 fails and ansible-core reports it as a
+    dozen lines of warnings before the playbook starts. This plugin reports it as one warning
+    line and gives an empty inventory, so that the first error a user reads is the check of the
+    credentials and the region that site.yml and teardown.yml run first
+    (roles/aws_preflight/tasks/identity.yml, module account_guard), which says what to fix.
+  - "Only these failures count as AWS that cannot be asked, because that check reports each of
+    them better: no credentials (botocore C(NoCredentialsError), C(PartialCredentialsError)),
+    an unusable SSO session (C(SSOTokenLoadError), C(UnauthorizedSSOTokenError),
+    C(TokenRetrievalError)), a profile that does not exist (C(ProfileNotFound)), no region
+    (C(NoRegionError)), an endpoint that does not answer (C(EndpointConnectionError),
+    C(ConnectTimeoutError)), and credentials that AWS rejects or that have expired (error codes
+    C(AuthFailure), C(IncompleteSignature), C(InvalidAccessKeyId), C(InvalidClientTokenId),
+    C(MissingAuthenticationToken), C(SignatureDoesNotMatch), C(UnrecognizedClientException),
+    C(ExpiredToken), C(ExpiredTokenException), C(RequestExpired))."
+  - Every other failure is amazon.aws.aws_ec2's, reported by ansible-core as without this plugin
+    (with C(unparsed_is_failed=false), a few warning lines and no hosts), for example
+    C(ec2:DescribeInstances) refused (C(UnauthorizedOperation), C(AccessDenied)), throttling
+    (C(RequestLimitExceeded)), a bad filter, a read timeout, mistakes in the file itself (YAML,
+    unknown options, a compose expression that fails with C(strict)) and a missing boto3.
+    Playbooks that target the instance then stop on their own check of the C(aws_ec2) group
+    (playbooks/tasks/require_instance.yml), which points at that warning.
   - Enabled in ansible.cfg (C([inventory] enable_plugins)); the inventory file still names
     C(amazon.aws.aws_ec2) as its plugin, so it works unchanged where this one is not enabled.
 author:
@@ -39,13 +53,52 @@ from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.plugins.loader import inventory_loader
 
 try:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+        SSOTokenLoadError,
+        TokenRetrievalError,
+        UnauthorizedSSOTokenError,
+    )
 
     AWS_ERRORS: tuple[type[BaseException], ...] = (BotoCoreError, ClientError)
+    # What the identity check says, by botocore exception (the first class that matches).
+    UNASKABLE: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+        ((NoCredentialsError, PartialCredentialsError), "no AWS credentials"),
+        (
+            (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError),
+            "the AWS SSO session cannot be used",
+        ),
+        ((ProfileNotFound,), "the AWS profile does not exist"),
+        ((NoRegionError,), "no AWS region"),
+        ((EndpointConnectionError, ConnectTimeoutError), "the AWS endpoint does not answer"),
+    )
 except ImportError:  # amazon.aws.aws_ec2 reports a missing botocore itself
     AWS_ERRORS = ()
+    UNASKABLE = ()
 
 REAL_PLUGIN = "amazon.aws.aws_ec2"
+
+# Error codes of credentials that AWS does not accept (EC2's common client errors and AWS's
+# common errors; plugins/module_utils/stack_aws.py explains the same codes in modules).
+REJECTED_CREDENTIAL_CODES = frozenset(
+    {
+        "AuthFailure",
+        "IncompleteSignature",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "MissingAuthenticationToken",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+EXPIRED_CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 
 
 def aws_cause(exc: BaseException) -> BaseException | None:
@@ -57,6 +110,22 @@ def aws_cause(exc: BaseException) -> BaseException | None:
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
+    return None
+
+
+def unaskable(cause: BaseException) -> str | None:
+    """What the identity check will report instead, when ``cause`` means AWS cannot be asked
+    at all; None for every other failure, which amazon.aws.aws_ec2 reports itself."""
+    if isinstance(cause, ClientError):
+        code = str(cause.response.get("Error", {}).get("Code", ""))
+        if code in REJECTED_CREDENTIAL_CODES:
+            return "AWS rejected the credentials"
+        if code in EXPIRED_CREDENTIAL_CODES:
+            return "the AWS credentials have expired"
+        return None
+    for classes, what in UNASKABLE:
+        if isinstance(cause, classes):
+            return what
     return None
 
 
@@ -86,10 +155,16 @@ class InventoryModule(BaseInventoryPlugin):
         try:
             plugin.parse(inventory, loader, path, cache=cache)
         except AnsibleError as exc:
-            if aws_cause(exc) is None:
+            cause = aws_cause(exc)
+            what = unaskable(cause) if cause is not None else None
+            if what is None:
                 raise
-            reason = " ".join(str(exc).split())
-            self.display.warning(f"{path}: no hosts, AWS could not be asked ({reason})")
+            detail = " ".join(str(cause).split())
+            self.display.warning(
+                f"{path}: no hosts, AWS could not be asked: {what} ({detail}); the credentials "
+                "check that site.yml and teardown.yml run first (playbooks/preflight.yml) says "
+                "what to fix"
+            )
             return
         # Plugins without a cache have no such method.
         with contextlib.suppress(AttributeError):

@@ -21,6 +21,17 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     emu.command("stop")
 
 
+@pytest.fixture(scope="module")
+def iam_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """An emulator of the module's own that enforces IAM policies (emulator.py --enforce-iam):
+    the usual fake credentials are its administrator's, other users get what their policies
+    allow. Tests reset it before use."""
+    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("iam-emulator"))
+    emu.command("start", "--enforce-iam")
+    yield emu
+    emu.command("stop")
+
+
 @pytest.fixture
 def fresh_emulator(emulator: Emulator) -> Emulator:
     emulator.command("reset")

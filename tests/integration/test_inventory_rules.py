@@ -14,10 +14,11 @@ What it cannot show: a run against real AWS (which these tests never reach).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
-from stack_testing import REGION, Emulator, Runner
+from stack_testing import REGION, REPO_ROOT, Emulator, Runner
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,28 @@ JSON_OUTPUT = {
 }
 SHOWN = (
     '{{ {"host": ansible_host, "port": ansible_port, "web": stack_web_url,'
-    ' "api": stack_api_url, "archives": app_deploy_image_archives} | to_json }}'
+    ' "api": stack_api_url, "archives": app_deploy_image_archives, "env": app_deploy_env}'
+    " | to_json }}"
 )
+
+
+@pytest.fixture(scope="module")
+def kit_image_names() -> dict[str, str]:
+    """The TASKAPP_*_IMAGE names of the image kit's stand-ins, as tests/images/build.sh writes
+    them beside its archive (--names needs no Docker) and embedded/emulator.py exports them
+    (EMBEDDED_HOST_APP_ENV, a JSON object)."""
+    build = REPO_ROOT / "tests" / "images" / "build.sh"
+    result = subprocess.run(
+        ["bash", str(build), "--names"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["env"]
+
+
+@pytest.fixture
+def leftovers(kit_image_names: dict[str, str]) -> dict[str, str]:
+    """Everything `make local-env` exports about the host containers."""
+    return {**LEFTOVERS, "EMBEDDED_HOST_APP_ENV": json.dumps(kit_image_names, sort_keys=True)}
 
 
 @pytest.fixture
@@ -82,24 +103,29 @@ def reach(env: dict[str, str], state_dir: Path) -> dict:
 
 
 def test_overrides_apply_on_the_embedded_default(
-    instance: dict, playbook_env: dict[str, str], state_dir: Path
+    instance: dict,
+    playbook_env: dict[str, str],
+    state_dir: Path,
+    leftovers: dict[str, str],
+    kit_image_names: dict[str, str],
 ):
-    seen = reach({**playbook_env, **LEFTOVERS}, state_dir)
+    seen = reach({**playbook_env, **leftovers}, state_dir)
     assert seen == {
         "host": "127.0.0.1",
         "port": 2299,
         "web": "http://127.0.0.1:8099/",
         "api": "http://127.0.0.1:8098/",
         "archives": ["/var/cache/taskstack/images/python.tar"],
+        "env": kit_image_names,
     }
 
 
 def test_overrides_left_in_the_shell_are_ignored_once_the_endpoint_is_unset(
-    instance: dict, playbook_env: dict[str, str], state_dir: Path
+    instance: dict, playbook_env: dict[str, str], state_dir: Path, leftovers: dict[str, str]
 ):
     env = {key: value for key, value in playbook_env.items() if key != "AWS_ENDPOINT_URL"}
     # The inventory still reads the emulator, through amazon.aws's own endpoint variable.
-    env.update(LEFTOVERS, AWS_URL=playbook_env["AWS_ENDPOINT_URL"])
+    env.update(leftovers, AWS_URL=playbook_env["AWS_ENDPOINT_URL"])
     public = instance["PublicIpAddress"]
     seen = reach(env, state_dir)
     assert seen == {
@@ -108,4 +134,5 @@ def test_overrides_left_in_the_shell_are_ignored_once_the_endpoint_is_unset(
         "web": f"http://{public}:80/",
         "api": f"http://{public}:8000/",
         "archives": [],
+        "env": {},
     }

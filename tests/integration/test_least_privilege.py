@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import ansible_collections.amazon.aws as amazon_aws
@@ -40,7 +39,6 @@ from stack_testing import (
     Emulator,
     Runner,
     count_project_resources,
-    free_port,
     playbook_env_for,
 )
 
@@ -112,12 +110,7 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
 # ---------------------------------------------------------------- runs on the emulator (slow)
 
 
-@pytest.fixture(scope="module")
-def iam_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("iam-emulator"))
-    emu.command("start", "--enforce-iam")
-    yield emu
-    emu.command("stop")
+# iam_emulator (conftest.py): this module's own emulator, enforcing IAM policies.
 
 
 @pytest.fixture
