@@ -49,7 +49,7 @@ demo: emulator-start ## Run site.yml against the embedded default and print a su
 
 destroy: setup ## Run teardown.yml against the embedded default, then stop it
 	@if $(EMULATOR) status >/dev/null 2>&1; then \
-	  $(WITH_LOCAL_ENV) $(BIN)/ansible-playbook teardown.yml; \
+	  $(WITH_LOCAL_ENV) $(BIN)/ansible-playbook teardown.yml embedded/playbooks/host_leftovers.yml; \
 	else echo "emulator not running: nothing to tear down"; fi
 	@$(EMULATOR) stop
 

@@ -302,22 +302,36 @@ def reset(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: boo
     return "emulator reset: every resource forgotten"
 
 
-def shell_env(
-    port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False
-) -> str:
-    """Exports that point plain `ansible-playbook` runs at the emulator (with IAM enforcement,
-    the fake credentials are the emulator's administrator)."""
-    exports = {
+# The inventory overlay of the embedded default (embedded/inventory/): after the production
+# source, so that its group_vars override where the host is reached and what images it loads.
+OVERLAY_INVENTORY = HERE / "inventory" / "overlay.yml"
+PRODUCTION_INVENTORY = REPO_ROOT / "inventory" / "aws_ec2.yml"
+# A profile or session token from the user's shell would be sent to the emulator.
+USER_AWS_SETTINGS = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def playbook_environment(port: int, state_dir: Path) -> dict[str, str]:
+    """What plain `ansible-playbook` runs need to use this emulator: the endpoint, its fake
+    credentials (with IAM enforcement, the administrator's), the inventory overlay and, with
+    host containers, where they are published. The one place every harness takes it from."""
+    return {
         **(host_settings(state_dir) or {}),
         "AWS_ENDPOINT_URL": endpoint_url(port),
         **FAKE_CREDENTIALS,
+        "ANSIBLE_INVENTORY": f"{PRODUCTION_INVENTORY},{OVERLAY_INVENTORY}",
         # The emulator sends no mail: a placeholder address is enough for the budget alert.
         "BUDGET_ALERT_EMAIL": os.environ.get("BUDGET_ALERT_EMAIL", PLACEHOLDER_ALERT_EMAIL),
         "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     }
+
+
+def shell_env(
+    port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False
+) -> str:
+    """Exports that point plain `ansible-playbook` runs at the emulator."""
+    exports = playbook_environment(port, state_dir)
     lines = [f"export {key}={json.dumps(value)}" for key, value in exports.items()]
-    # A profile or session token from the user's shell would be sent to the emulator.
-    unset = ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"]
+    unset = list(USER_AWS_SETTINGS)
     if host_settings(state_dir) is None:
         unset += [name for name in os.environ if name.startswith("EMBEDDED_HOST_")]
     lines.append("unset " + " ".join(unset))
@@ -329,12 +343,14 @@ def shell_unset_env(
 ) -> str:
     """One `unset` line that undoes `env` in the caller's shell.
 
-    The endpoint and every EMBEDDED_ setting go; the credentials and the alert address go only
-    when they are the emulator's own values (a user's real ones stay). PATH keeps the project's
-    .venv: the same ansible-playbook runs against AWS. What `env` unset (AWS_PROFILE, a session
-    token) cannot be brought back: set it again.
+    The endpoint, the inventory overlay and every EMBEDDED_ setting go; the credentials and the
+    alert address go only when they are the emulator's own values (a user's real ones stay).
+    PATH keeps the project's .venv: the same ansible-playbook runs against AWS. What `env`
+    unset (AWS_PROFILE, a session token) cannot be brought back: set it again.
     """
     names = ["AWS_ENDPOINT_URL"] if "AWS_ENDPOINT_URL" in os.environ else []
+    if str(OVERLAY_INVENTORY) in os.environ.get("ANSIBLE_INVENTORY", ""):
+        names.append("ANSIBLE_INVENTORY")
     names += [key for key, fake in FAKE_CREDENTIALS.items() if os.environ.get(key) == fake]
     if os.environ.get("BUDGET_ALERT_EMAIL") == PLACEHOLDER_ALERT_EMAIL:
         names.append("BUDGET_ALERT_EMAIL")

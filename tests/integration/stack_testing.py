@@ -12,6 +12,9 @@ from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "embedded"))
+import emulator as embedded_emulator
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_SCRIPT = REPO_ROOT / "embedded" / "emulator.py"
 VENV_BIN = Path(sys.executable).parent
@@ -102,10 +105,8 @@ def playbook_env_for(emulator: Emulator) -> dict[str, str]:
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "EMBEDDED_"))
     }
+    env.update(embedded_emulator.playbook_environment(emulator.port, emulator.state_dir))
     env.update(
-        AWS_ENDPOINT_URL=emulator.url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
         # Keep the user's real AWS configuration out of the tests.
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
