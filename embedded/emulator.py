@@ -191,9 +191,15 @@ def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
     env.update(EMBEDDED_HOSTS="true", EMBEDDED_IMAGE_ARCHIVES=":".join(archives))
     settings = {
         "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
-        "EMBEDDED_HOST_SSH_PORT": os.environ.get("EMBEDDED_HOST_SSH_PORT", "2222"),
-        "EMBEDDED_HOST_HTTP_PORT": os.environ.get("EMBEDDED_HOST_HTTP_PORT", "8080"),
-        "EMBEDDED_HOST_API_PORT": os.environ.get("EMBEDDED_HOST_API_PORT", "8000"),
+        # Where the host's opened ports are published on 127.0.0.1, as a JSON object.
+        "EMBEDDED_HOST_PORTS": json.dumps(
+            {
+                str(guest): local
+                for guest, local in hosts.published_ports_from_env(
+                    os.environ.get("EMBEDDED_HOST_PORTS", "")
+                ).items()
+            }
+        ),
         # Where the archives land inside each host, for the deploy role to load.
         "EMBEDDED_HOST_IMAGE_ARCHIVES": ":".join(
             f"{HOST_ARCHIVE_DIR}/{Path(p).name}" for p in archives

@@ -3,12 +3,14 @@
 On AWS, RunInstances boots a machine that cloud-init prepares for SSH with the key pair's
 public key. Here the emulator calls `materialize` instead: it starts a systemd container from
 the test host image (Debian 13 standing in for Ubuntu 24.04), puts the public key in the
-`ubuntu` user's authorized_keys and publishes SSH, HTTP and the API on 127.0.0.1.
+`ubuntu` user's authorized_keys and publishes on 127.0.0.1 every TCP port the instance's security
+groups open, like AWS lets through what the groups allow.
 TerminateInstances calls `remove`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -39,6 +41,18 @@ COMMON_FLAGS = [
 ]
 # Where image archives are put inside the host, for engines that cannot pull.
 HOST_ARCHIVE_DIR = "/var/cache/taskstack/images"
+# Where each opened port of the instance is published on the controller: SSH, the web page and
+# the API at fixed places (README), any other port where Docker finds a free one.
+DEFAULT_PUBLISHED_PORTS = {22: 2222, 80: 8080, 8000: 8000}
+# The most ports one rule's range may publish: a wide range is a rule for another purpose.
+MAX_PUBLISHED_RANGE = 16
+
+
+def published_ports_from_env(text: str) -> dict[int, int]:
+    """EMBEDDED_HOST_PORTS: a JSON object {"<instance port>": <port on 127.0.0.1>, ...}."""
+    if not text:
+        return dict(DEFAULT_PUBLISHED_PORTS)
+    return {int(guest): int(local) for guest, local in json.loads(text).items()}
 
 
 @dataclass
@@ -47,9 +61,9 @@ class HostSettings:
 
     image: str = os.environ.get("EMBEDDED_HOST_IMAGE", "devops-testhost:trixie")
     bind_address: str = os.environ.get("EMBEDDED_HOST_ADDRESS", "127.0.0.1")
-    ssh_port: int = int(os.environ.get("EMBEDDED_HOST_SSH_PORT", "2222"))
-    http_port: int = int(os.environ.get("EMBEDDED_HOST_HTTP_PORT", "8080"))
-    api_port: int = int(os.environ.get("EMBEDDED_HOST_API_PORT", "8000"))
+    published_ports: dict[int, int] = field(
+        default_factory=lambda: published_ports_from_env(os.environ.get("EMBEDDED_HOST_PORTS", ""))
+    )
     emulator_port: str = os.environ.get("MOTO_PORT", "4566")
     # The instance size, e.g. "2" and "1g" for a t3.micro (docker run --cpus, --memory);
     # empty: the host container may use the whole machine.
@@ -111,18 +125,26 @@ def size_flags(settings: HostSettings) -> list[str]:
     return flags
 
 
-def run_flags(settings: HostSettings, instance_id: str, project: str) -> list[str]:
-    mode = ["--privileged"] if engine_allows_privileged(settings.image) else CAPABILITY_FLAGS
+def publish_flags(settings: HostSettings, opened_ports: list[int]) -> list[str]:
+    """One --publish per port the security groups open, on 127.0.0.1."""
     address = settings.bind_address
+    return [
+        f"--publish={address}:{settings.published_ports.get(port, '')}:{port}"
+        for port in sorted(set(opened_ports))
+    ]
+
+
+def run_flags(
+    settings: HostSettings, instance_id: str, project: str, opened_ports: list[int]
+) -> list[str]:
+    mode = ["--privileged"] if engine_allows_privileged(settings.image) else CAPABILITY_FLAGS
     return [
         "--detach",
         f"--name={container_name(instance_id)}",
         f"--hostname={instance_id}",
         f"--label={LABEL}={settings.emulator_port}",
         f"--label=org.taskstack.project={project}",
-        f"--publish={address}:{settings.ssh_port}:22",
-        f"--publish={address}:{settings.http_port}:80",
-        f"--publish={address}:{settings.api_port}:8000",
+        *publish_flags(settings, opened_ports),
         *mode,
         *COMMON_FLAGS,
         *size_flags(settings),
@@ -164,22 +186,25 @@ def copy_image_archives(name: str, archives: list[Path]) -> None:
 
 
 def materialize(
-    instance_id: str, project: str, public_key: str | None, settings: HostSettings | None = None
+    instance_id: str,
+    project: str,
+    public_key: str | None,
+    opened_ports: list[int],
+    settings: HostSettings | None = None,
 ) -> None:
     settings = settings or HostSettings()
     name = container_name(instance_id)
     if docker("container", "inspect", name, check=False).returncode == 0:
         return
     LOG.info("starting host container %s from %s", name, settings.image)
-    docker("run", *run_flags(settings, instance_id, project), settings.image, "/sbin/init")
+    flags = run_flags(settings, instance_id, project, opened_ports)
+    docker("run", *flags, settings.image, "/sbin/init")
     if size_flags(settings):
         nest_inner_engine(name)
     if public_key:
         install_public_key(name, public_key)
     copy_image_archives(name, [a for a in settings.image_archives if a.is_file()])
-    LOG.info(
-        "host container %s ready for SSH on %s:%s", name, settings.bind_address, settings.ssh_port
-    )
+    LOG.info("host container %s ready: %s", name, docker("port", name).stdout.strip())
 
 
 def remove(instance_id: str) -> None:
@@ -204,12 +229,14 @@ def remove_all(settings: HostSettings | None = None) -> None:
         docker("rm", "--force", "--volumes", container_id, check=False)
 
 
-def materialize_in_background(instance_id: str, project: str, public_key: str | None) -> None:
+def materialize_in_background(
+    instance_id: str, project: str, public_key: str | None, opened_ports: list[int]
+) -> None:
     """Boots like EC2 does: the API answers at once, the host becomes reachable shortly after."""
 
     def boot() -> None:
         try:
-            materialize(instance_id, project, public_key)
+            materialize(instance_id, project, public_key, opened_ports)
         except Exception:
             LOG.exception("host container for %s failed to start", instance_id)
 

@@ -47,6 +47,23 @@ def public_key_of(backend: Any, key_name: str | None) -> str | None:
     return material.decode() if isinstance(material, bytes) else material
 
 
+def opened_tcp_ports(instance: Any) -> list[int]:
+    """The TCP ports the instance's security groups open to anyone at all (the groups given at
+    launch and those of its network interfaces). A protocol of -1 opens nothing here: the host
+    publishes ports one by one, and the project's groups never open everything."""
+    groups = list(getattr(instance, "security_groups", []) or [])
+    for nic in getattr(instance, "nics", {}).values():
+        groups += list(nic.group_set)
+    ports: set[int] = set()
+    for group in groups:
+        for rule in getattr(group, "ingress_rules", []):
+            if str(rule.ip_protocol).lower() not in ("tcp", "6") or rule.from_port is None:
+                continue
+            if rule.to_port - rule.from_port < hosts.MAX_PUBLISHED_RANGE:
+                ports.update(range(rule.from_port, rule.to_port + 1))
+    return sorted(ports)
+
+
 def install_host_hooks() -> None:
     run_instances = InstanceBackend.run_instances
     terminate_instances = InstanceBackend.terminate_instances
@@ -59,6 +76,7 @@ def install_host_hooks() -> None:
                 instance.id,
                 instance_project_from_kwargs(kwargs) or instance_project(instance),
                 public_key_of(self, kwargs.get("key_name")),
+                opened_tcp_ports(instance),
             )
         return reservation
 

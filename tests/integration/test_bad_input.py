@@ -9,9 +9,22 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 from stack_testing import REPO_ROOT, Emulator
 
 pytestmark = pytest.mark.slow
+
+PROJECT_RULES = yaml.safe_load(
+    (REPO_ROOT / "inventory" / "group_vars" / "all" / "security.yml").read_text()
+)["aws_security_group_rules"]
+
+
+def firewall(name: str, **changes: object) -> dict[str, list[dict]]:
+    """The project's firewall rules (inventory/group_vars) with one rule changed."""
+    rules = [dict(rule, **changes) if rule["name"] == name else rule for rule in PROJECT_RULES]
+    assert rules != PROJECT_RULES, f"no rule named {name}"
+    return {"aws_security_group_rules": rules}
+
 
 ROOT_IDENTITY = (
     '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
@@ -98,7 +111,7 @@ BAD_INPUTS = [
     ),
     (
         "ssh-open-to-the-world",
-        {"aws_security_group_ssh_cidrs": ["0.0.0.0/0"]},
+        firewall("ssh", cidrs=["0.0.0.0/0"]),
         {},
         "SSH would be open to the world",
     ),
@@ -134,7 +147,7 @@ BAD_INPUTS = [
         {},
         "project_environment='qa' is not one of dev, staging, prod",
     ),
-    ("duplicated-port", {"aws_security_group_api_port": 80}, {}, "ports must be distinct"),
+    ("duplicated-port", firewall("api", port=80), {}, "ports must be distinct"),
     ("empty-project-name", None, {"PROJECT_NAME": ""}, "project_name='' is not usable"),
     (
         "vpc-cidr-larger-than-aws-allows",
@@ -144,19 +157,19 @@ BAD_INPUTS = [
     ),
     (
         "malformed-ssh-cidr",
-        {"aws_security_group_ssh_cidrs": ["203.0.113.300/32"]},
+        firewall("ssh", cidrs=["203.0.113.300/32"]),
         {},
-        "aws_security_group_ssh_cidrs holds '203.0.113.300/32', which is not an IPv4 CIDR",
+        "aws_security_group_rules (rule ssh) holds '203.0.113.300/32', which is not an IPv4 CIDR",
     ),
     (
         "overlapping-ssh-cidrs",
-        {"aws_security_group_ssh_cidrs": ["203.0.113.0/24", "203.0.113.7/32"]},
+        firewall("ssh", cidrs=["203.0.113.0/24", "203.0.113.7/32"]),
         {},
-        "aws_security_group_ssh_cidrs lists 203.0.113.7/32 twice, inside another",
+        "aws_security_group_rules (rule ssh) lists 203.0.113.7/32 twice, inside another",
     ),
     (
         "port-out-of-range",
-        {"aws_security_group_http_port": 70000},
+        firewall("web", port=70000),
         {},
         "ports must be distinct numbers from 1 to 65535",
     ),

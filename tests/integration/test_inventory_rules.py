@@ -1,4 +1,4 @@
-"""Where Ansible reaches the instance: the EMBEDDED_HOST_* overrides count only with the endpoint.
+"""Where Ansible reaches the instance: the embedded overlay counts only with the endpoint.
 
 `make local-env` exports EMBEDDED_HOST_ADDRESS=127.0.0.1 and the host's published ports next to
 AWS_ENDPOINT_URL. Once AWS_ENDPOINT_URL is unset the shell talks to AWS, and the leftovers must
@@ -7,7 +7,7 @@ not send SSH or the URL checks of a real instance to 127.0.0.1.
 Both cases read the session's emulator, never AWS. With the endpoint unset, the inventory still
 reaches the emulator through amazon.aws's own AWS_URL, which the project's rules do not look
 at: that is what lets the test run the "AWS_ENDPOINT_URL unset" rule against an instance. What
-it shows: inventory/aws_ec2.yml's compose and the group_vars decide on AWS_ENDPOINT_URL alone.
+it shows: the overlay (embedded/inventory/) decides on AWS_ENDPOINT_URL alone.
 What it cannot show: a run against real AWS (which these tests never reach).
 """
 
@@ -24,9 +24,7 @@ pytestmark = pytest.mark.slow
 
 LEFTOVERS = {
     "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
-    "EMBEDDED_HOST_SSH_PORT": "2299",
-    "EMBEDDED_HOST_HTTP_PORT": "8099",
-    "EMBEDDED_HOST_API_PORT": "8098",
+    "EMBEDDED_HOST_PORTS": json.dumps({"22": 2299, "80": 8099, "8000": 8098}),
     "EMBEDDED_HOST_IMAGE_ARCHIVES": "/var/cache/taskstack/images/python.tar",
 }
 # Ad-hoc commands use the stdout callback only when told to load callbacks.

@@ -148,7 +148,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert f"as {deployer_principal()}" in built.output
     # The operator's address changed: the SSH rule is replaced (RevokeSecurityGroupIngress).
     moved = deployer.playbook(
-        "playbooks/provision.yml", "-e", '{"aws_security_group_ssh_cidrs": ["198.51.100.7/32"]}'
+        "playbooks/provision.yml", "-e", '{"aws_preflight_operator_cidrs": ["198.51.100.7/32"]}'
     )
     assert moved.returncode == 0, moved.output[-3000:]
     removed = deployer.playbook("teardown.yml")

@@ -6,10 +6,12 @@ import json
 import stat
 
 import pytest
+import yaml
 from stack_testing import (
     ONE_OF_EACH,
     PROJECT,
     PROVISIONING,
+    REPO_ROOT,
     Emulator,
     Runner,
     count_project_resources,
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 NEWEST_UBUNTU_AMI = "ami-0a1b2c3d4e5f60002"  # embedded/amis.json: the 20251022 amd64 image
 OLDER_UBUNTU_AMI = "ami-0a1b2c3d4e5f60001"
+SECURITY_VARS = REPO_ROOT / "inventory" / "group_vars" / "all" / "security.yml"
 REQUIRED_TAGS = {"Project": PROJECT, "Environment": "dev", "ManagedBy": "ansible"}
 
 
@@ -187,3 +190,36 @@ def test_dynamic_inventory_lists_the_instance_with_connection_settings(provision
     )
     expected = f"{instance['PublicIpAddress']} ubuntu {provisioned.state_dir}/keys/devops-key"
     assert expected in connection.output
+
+
+def test_a_port_is_opened_by_adding_one_firewall_rule(provisioned, ec2):
+    """Port 443 is one more item of aws_security_group_rules: the group opens it, the other
+    rules and the summary's addresses stay as they were."""
+    rules = yaml.safe_load(SECURITY_VARS.read_text())["aws_security_group_rules"]
+    https = {"name": "https", "port": 443, "cidrs": ["0.0.0.0/0"], "description": "HTTPS"}
+    run = provisioned.playbook(
+        "playbooks/provision.yml",
+        "playbooks/summary.yml",
+        "-e",
+        json.dumps({"aws_security_group_rules": [*rules, https]}),
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    sources = {
+        rule["FromPort"]: sorted(r["CidrIp"] for r in rule["IpRanges"])
+        for rule in group["IpPermissions"]
+    }
+    assert sources == {
+        22: ["127.0.0.1/32"],
+        80: ["0.0.0.0/0"],
+        443: ["0.0.0.0/0"],
+        8000: ["0.0.0.0/0"],
+    }
+    public = the_instance(ec2)["PublicIpAddress"]
+    assert f"Web page:  http://{public}:80/" in run.output
+    assert f"API:       http://{public}:8000/api/tasks" in run.output
+    # Back to the project's own rules: 443 is closed again, nothing else moves.
+    back = provisioned.playbook("playbooks/provision.yml")
+    assert back.returncode == 0, back.output[-3000:]
+    (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    assert sorted(rule["FromPort"] for rule in group["IpPermissions"]) == [22, 80, 8000]

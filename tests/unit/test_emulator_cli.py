@@ -62,7 +62,11 @@ def test_start_status_env_reset_stop(where: list[str]):
     env = exports(emulator("env", *where).stdout)
     assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{where[1]}"
     assert env["AWS_ACCESS_KEY_ID"] == "testing"
-    assert "EMBEDDED_HOST_SSH_PORT" not in env, "no host settings without --hosts"
+    assert "EMBEDDED_HOST_PORTS" not in env, "no host settings without --hosts"
+    # The embedded overlay comes after the production inventory, whose group_vars it overrides.
+    assert env["ANSIBLE_INVENTORY"] == (
+        f"{REPO_ROOT}/inventory/aws_ec2.yml,{REPO_ROOT}/embedded/inventory/overlay.yml"
+    )
 
     ec2 = boto3.client(
         "ec2",
@@ -148,9 +152,7 @@ def test_unset_env_takes_back_everything_env_exported(tmp_path: Path):
         json.dumps(
             {
                 "EMBEDDED_HOST_ADDRESS": "127.0.0.1",
-                "EMBEDDED_HOST_SSH_PORT": "2222",
-                "EMBEDDED_HOST_HTTP_PORT": "8080",
-                "EMBEDDED_HOST_API_PORT": "8000",
+                "EMBEDDED_HOST_PORTS": '{"22": 2222, "80": 8080, "8000": 8000}',
                 "EMBEDDED_HOST_IMAGE_ARCHIVES": "/var/cache/taskstack/images/python.tar",
             }
         )
@@ -164,7 +166,7 @@ def test_unset_env_takes_back_everything_env_exported(tmp_path: Path):
     back = run_in_bash(
         f'eval "$({tool.format("env")})"\neval "$({tool.format("unset-env")})"', user
     )
-    left = {key for key in back if key.startswith(("AWS_", "EMBEDDED_", "BUDGET_"))}
+    left = {key for key in back if key.startswith(("AWS_", "EMBEDDED_", "BUDGET_", "ANSIBLE_"))}
     assert left == {"AWS_REGION"}, "only the user's own setting stays"
     assert back["PATH"].startswith(str(REPO_ROOT / ".venv" / "bin")), "the same tools stay first"
 
