@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import threading
 
-import psycopg
 from fastapi.testclient import TestClient
 from taskapp.config import DatabaseSettings
 from taskapp.db import SEED_TASK_TITLE, migrate
 from taskapp.main import create_app
-from taskapp_testing import SEED
-
-
-def connect(settings: DatabaseSettings) -> psycopg.Connection:
-    return psycopg.connect(
-        host=settings.host,
-        port=settings.port,
-        dbname=settings.name,
-        user=settings.user,
-        password=settings.password,
-        autocommit=True,
-    )
+from taskapp_testing import SEED, app_connection
 
 
 def table_titles(settings: DatabaseSettings) -> list[str] | None:
     """The titles in the tasks table, read past the API; None while there is no such table."""
-    with connect(settings) as conn:
+    with app_connection(settings) as conn:
         if conn.execute("SELECT to_regclass('tasks')").fetchone() == (None,):
             return None
         return [row[0] for row in conn.execute("SELECT title FROM tasks ORDER BY id")]
@@ -50,7 +38,7 @@ def test_a_restart_keeps_the_data(database: DatabaseSettings) -> None:
 
 
 def test_the_migration_step_is_idempotent(database: DatabaseSettings) -> None:
-    with connect(database) as conn:
+    with app_connection(database) as conn:
         migrate(conn)
         conn.execute("INSERT INTO tasks (title) VALUES ('added between two runs')")
         migrate(conn)
