@@ -381,3 +381,9 @@ def test_settings_are_refused_with_one_clear_line_or_accepted(
     assert result["failed"], f"accepted {settings}"
     assert expected in result["msg"], result
     assert "\n" not in result["msg"].strip(), f"not one line: {result['msg']}"
+
+
+def test_every_role_validate_entry_point_is_run_here() -> None:
+    """A role that gains a validate.yml is checked here too, or this says which one is not."""
+    with_validate = {p.parent.parent.name for p in REPO_ROOT.glob("roles/*/tasks/validate.yml")}
+    assert with_validate <= set(preflight_validate_roles()) | {"aws_deployer_iam"}
