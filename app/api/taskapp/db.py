@@ -106,10 +106,6 @@ class Database:
             self._retry.join()
         self._pool.close()
 
-    @property
-    def schema_ready(self) -> bool:
-        return self._schema_ready.is_set()
-
     def _migrate(self, timeout: float) -> bool:
         try:
             with self._pool.connection(timeout=timeout) as conn:
