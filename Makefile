@@ -66,7 +66,7 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff
 	$(BIN)/ruff format --check .
 
 test-python: setup host-images ## pytest: modules, the playbooks on the emulator (with a host for the resilience tests), the app
-	$(BIN)/pytest --ignore=tests/readme
+	$(BIN)/pytest
 
 test-roles: setup host-images ## Molecule: each host role alone on the test host image
 	cd roles/package_lists && $(BIN)/molecule test

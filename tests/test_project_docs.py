@@ -31,6 +31,46 @@ def test_every_role_default_is_in_the_role_argument_spec(role: Path):
     assert variables_in(role / "defaults" / "main.yml") <= declared
 
 
+# What each argument_specs type accepts as a value written in YAML.
+SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "path": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "raw": object,
+}
+
+
+def type_agrees(value: object, spec_type: str) -> bool:
+    # bool is an int in Python, not in a spec.
+    if isinstance(value, bool) and spec_type not in ("bool", "raw"):
+        return False
+    return isinstance(value, SPEC_TYPES[spec_type])
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_default_is_its_argument_spec_default(role: Path):
+    """defaults/main.yml sets the values; the spec (ansible-doc -t role) must show the same."""
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    for entry, spec in specs.items():
+        for name, option in spec.get("options", {}).items():
+            where = f"{role.name} {entry}: {name}"
+            if name not in defaults:
+                assert "default" not in option, f"{where}: a spec default that defaults lack"
+                continue
+            assert "default" in option, f"{where}: {defaults[name]!r} in defaults, none in spec"
+            assert option["default"] == defaults[name], f"{where}: spec and defaults differ"
+            spec_type = option.get("type", "str")
+            assert type_agrees(defaults[name], spec_type), f"{where}: not a {spec_type}"
+            if spec_type == "list" and "elements" in option:
+                for item in defaults[name]:
+                    assert type_agrees(item, option["elements"]), f"{where}: {item!r}"
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_every_role_variable_is_prefixed_with_the_role_name(role: Path):
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]

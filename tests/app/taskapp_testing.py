@@ -237,6 +237,18 @@ class PostgresServer:
         )
 
 
+def app_connection(settings: DatabaseSettings) -> psycopg.Connection:
+    """A connection as the API's own role, to look at the database past the API."""
+    return psycopg.connect(
+        host=settings.host,
+        port=settings.port,
+        dbname=settings.name,
+        user=settings.user,
+        password=settings.password,
+        autocommit=True,
+    )
+
+
 def image_command() -> list[str]:
     """The CMD of app/api/Dockerfile, so the tests run the server exactly as the image does."""
     text = (API_DIR / "Dockerfile").read_text().replace("\\\n", " ")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from taskapp.config import DatabaseSettings
-from taskapp_testing import SEED
+from taskapp_testing import SEED, app_connection
 
 
 def add(client: TestClient, title: str) -> dict:
@@ -74,13 +73,7 @@ def test_seed_marker_is_recorded_in_the_database(
 ) -> None:
     client.get("/api/tasks")
 
-    with psycopg.connect(
-        host=database.host,
-        port=database.port,
-        dbname=database.name,
-        user=database.user,
-        password=database.password,
-    ) as conn:
+    with app_connection(database) as conn:
         markers = conn.execute("SELECT key FROM taskapp_meta").fetchall()
 
     assert markers == [("seeded",)]

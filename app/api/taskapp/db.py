@@ -1,8 +1,14 @@
 """Connection pool and schema for the tasks database.
 
 The API must start and stay up while PostgreSQL is unreachable, and recover by itself: the
-pool opens without waiting for a connection, checks each connection before handing it out,
-and the schema is created lazily by the first request that reaches the database.
+pool opens without waiting for a connection and checks each connection before handing it out.
+
+The schema is created by a migration step at start-up (Database.open, run by the app's
+lifespan before uvicorn accepts a request), never inside a request. When the database answers
+at start, as it does under Compose (the api waits for a healthy db), the tables exist before
+the first request. When it does not, the API serves anyway (503 for what needs the database)
+and the step is retried in the background until it succeeds. Several processes starting
+together (uvicorn's workers, replicas) serialise on an advisory lock; the step is idempotent.
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ RECONNECT_WINDOW_S = 10.0
 POOL_MIN_SIZE = 1
 # Per worker process; two workers stay far below PostgreSQL's default 100 connections.
 POOL_MAX_SIZE = 4
+# How long start-up waits for the database before serving without it (and retrying the
+# migration in the background), and the longest pause between those retries.
+STARTUP_MIGRATION_TIMEOUT_S = 3.0
+MIGRATION_RETRY_MAX_S = 5.0
 
 
 class DatabaseUnavailable(Exception):
@@ -76,22 +86,50 @@ class Database:
             name="taskapp",
             open=False,
         )
-        self._schema_ready = False
-        self._schema_lock = threading.Lock()
+        self._schema_ready = threading.Event()
+        self._stopping = threading.Event()
+        self._retry: threading.Thread | None = None
 
     def open(self) -> None:
+        """Open the pool and run the migration step; retry it in the background if need be."""
         # wait=False: the API answers (with 503) even when the database is down at start.
         self._pool.open(wait=False)
+        if not self._migrate(timeout=STARTUP_MIGRATION_TIMEOUT_S):
+            self._retry = threading.Thread(
+                target=self._migrate_until_done, name="taskapp-migrate", daemon=True
+            )
+            self._retry.start()
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._retry is not None:
+            self._retry.join()
         self._pool.close()
+
+    def _migrate(self, timeout: float) -> bool:
+        try:
+            with self._pool.connection(timeout=timeout) as conn:
+                migrate(conn)
+        except (PoolTimeout, psycopg.Error) as error:
+            log.warning("schema not in place yet, the API answers 503 meanwhile: %s", error)
+            return False
+        self._schema_ready.set()
+        return True
+
+    def _migrate_until_done(self) -> None:
+        delay = 0.5
+        while not self._stopping.wait(delay):
+            if self._migrate(timeout=REQUEST_TIMEOUT_S):
+                return
+            delay = min(delay * 2, MIGRATION_RETRY_MAX_S)
 
     @contextmanager
     def connection(self, timeout: float = REQUEST_TIMEOUT_S) -> Iterator[psycopg.Connection]:
         """A connection with the schema in place; commits on success, rolls back on error."""
+        if not self._schema_ready.is_set():
+            raise DatabaseUnavailable("the schema is not in place yet (migration pending)")
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                self._ensure_schema(conn)
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as error:
             raise DatabaseUnavailable(str(error)) from error
@@ -102,20 +140,15 @@ class Database:
             with self.connection(timeout=HEALTH_TIMEOUT_S) as conn:
                 conn.execute("SELECT 1")
         except psycopg.Error as error:
-            # Reachable but unusable (the schema cannot be created, say) is unhealthy too.
+            # Reachable but unusable is unhealthy too.
             raise DatabaseUnavailable(str(error)) from error
 
-    def _ensure_schema(self, conn: psycopg.Connection) -> None:
-        if self._schema_ready:
-            return
-        with self._schema_lock:
-            if not self._schema_ready:
-                create_schema(conn)
-                self._schema_ready = True
 
+def migrate(conn: psycopg.Connection) -> None:
+    """The migration step: create the tables and seed the first task, once per database.
 
-def create_schema(conn: psycopg.Connection) -> None:
-    """Create the tables and seed the first task, once per database, safely concurrent."""
+    Idempotent, and safe when several processes run it at once on a new database.
+    """
     with conn.transaction():
         # Serialises workers and replicas racing on a new database: concurrent CREATE TABLE
         # IF NOT EXISTS can still collide on the catalog.

@@ -1,0 +1,389 @@
+"""The fast layer of the roles: each bad setting is refused with one clear line, no AWS needed.
+
+preflight's checks that need no AWS (aws_preflight's `project` and `settings`, then each role's
+`validate` entry point, in playbooks/preflight.yml's order) run on localhost for every case
+below, in one ansible-playbook process (tests/validate/validate_cases.yml). No emulator, no
+AWS, no Docker: a wrong check is caught here in seconds, not in the emulator tests
+(tests/integration/test_bad_input.py keeps the same cases end to end, with "nothing created").
+
+A case is (id, settings, expected): the settings override the project's group_vars as `-e`
+would; expected is a fragment of the one failure line, or None when the settings must pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+NOT_A_POLICY = HERE / "not_a_policy.json"
+
+Case = tuple[str, dict[str, Any], str | None]
+
+# The firewall's cases, alone so that they are easy to rewrite when the three port/CIDR
+# settings become one list of rules.
+SECURITY_GROUP_CASES: list[Case] = [
+    (
+        "ssh-open-to-the-world",
+        {"aws_security_group_ssh_cidrs": ["0.0.0.0/0"]},
+        "SSH would be open to the world",
+    ),
+    (
+        "ssh-open-to-the-world-accepted",
+        {
+            "aws_security_group_ssh_cidrs": ["0.0.0.0/0"],
+            "aws_security_group_allow_ssh_from_anywhere_i_accept_the_risk": True,
+        },
+        None,
+    ),
+    ("ssh-from-one-address", {"aws_security_group_ssh_cidrs": ["203.0.113.7/32"]}, None),
+    ("duplicated-port", {"aws_security_group_api_port": 80}, "ports must be distinct"),
+    ("port-of-ssh", {"aws_security_group_http_port": 22}, "must not be 22 (SSH)"),
+    (
+        "port-out-of-range",
+        {"aws_security_group_http_port": 70000},
+        "ports must be distinct numbers from 1 to 65535",
+    ),
+    (
+        "port-zero",
+        {"aws_security_group_api_port": 0},
+        "ports must be distinct numbers from 1 to 65535",
+    ),
+    (
+        "other-ports",
+        {"aws_security_group_http_port": 8080, "aws_security_group_api_port": 8443},
+        None,
+    ),
+    (
+        "malformed-ssh-cidr",
+        {"aws_security_group_ssh_cidrs": ["203.0.113.300/32"]},
+        "aws_security_group_ssh_cidrs holds '203.0.113.300/32', which is not an IPv4 CIDR",
+    ),
+    (
+        "overlapping-ssh-cidrs",
+        {"aws_security_group_ssh_cidrs": ["203.0.113.0/24", "203.0.113.7/32"]},
+        "aws_security_group_ssh_cidrs lists 203.0.113.7/32 twice, inside another",
+    ),
+    (
+        "api-cidr-with-host-bits",
+        {"aws_security_group_api_cidrs": ["203.0.113.7/24"]},
+        "aws_security_group_api_cidrs lists 203.0.113.7/24 twice, inside another of its networks"
+        " or with host bits set",
+    ),
+    (
+        "closed-ports",
+        {"aws_security_group_http_cidrs": [], "aws_security_group_api_cidrs": []},
+        None,
+    ),
+    (
+        "security-group-name-aws-rejects",
+        {"aws_security_group_name": "sg-web"},
+        "aws_security_group_name='sg-web' is not a valid group name",
+    ),
+]
+
+# aws_preflight's settings check: misspelt names, wrong types, values outside their choices.
+SETTINGS_CASES: list[Case] = [
+    (
+        "misspelt-setting",
+        {"aws_network_vpc_cidrr": "10.9.0.0/16"},
+        "aws_network_vpc_cidrr: not a setting of role aws_network; check the spelling",
+    ),
+    (
+        "setting-of-the-wrong-type",
+        {"aws_budget_limit_usd": "five"},
+        "aws_budget_limit_usd must be a float",
+    ),
+    (
+        "setting-outside-its-choices",
+        {"app_deploy_source": "svn"},
+        "value of app_deploy_source must be one of: local, git, got: svn",
+    ),
+]
+
+# The other roles. The ids shared with test_bad_input.py are its validation-only cases.
+CASES: list[Case] = [
+    ("project-defaults", {}, None),
+    # aws_preflight: project
+    ("empty-project-name", {"project_name": ""}, "project_name='' is not usable"),
+    (
+        "project-name-aws-rejects",
+        {"project_name": "My Project!"},
+        "project_name='My Project!' is not usable",
+    ),
+    (
+        "project-name-the-inventory-does-not-see",
+        {"project_name": "other"},
+        "project_name='other' but the inventory looks for 'devops'",
+    ),
+    (
+        "environment-outside-the-set",
+        {"project_environment": "qa"},
+        "project_environment='qa' is not one of dev, staging, prod",
+    ),
+    ("environment-in-the-set", {"project_environment": "prod"}, None),
+    # aws_network
+    (
+        "malformed-vpc-cidr",
+        {"aws_network_vpc_cidr": "10.0.0.0/33"},
+        "aws_network_vpc_cidr=10.0.0.0/33 is not a valid network CIDR",
+    ),
+    (
+        "vpc-cidr-not-a-network",
+        {"aws_network_vpc_cidr": "banana"},
+        "aws_network_vpc_cidr=banana is not a valid network CIDR",
+    ),
+    (
+        "vpc-cidr-with-host-bits",
+        {"aws_network_vpc_cidr": "10.0.0.1/16"},
+        "with the host bits at zero",
+    ),
+    (
+        "vpc-cidr-larger-than-aws-allows",
+        {"aws_network_vpc_cidr": "10.0.0.0/8"},
+        "with a prefix between /16 and /28",
+    ),
+    (
+        "subnet-outside-the-vpc",
+        {"aws_network_subnet_cidr": "10.1.1.0/24"},
+        "aws_network_subnet_cidr=10.1.1.0/24 is outside aws_network_vpc_cidr=10.0.0.0/16",
+    ),
+    (
+        "other-network",
+        {"aws_network_vpc_cidr": "172.16.0.0/20", "aws_network_subnet_cidr": "172.16.4.0/28"},
+        None,
+    ),
+    (
+        "name-tag-aws-rejects",
+        {"aws_network_vpc_name": "aws:vpc"},
+        "aws_network_vpc_name='aws:vpc' is not a usable Name tag",
+    ),
+    # aws_key_pair
+    (
+        "key-pair-name-aws-rejects",
+        {"aws_key_pair_name": "deploy/key"},
+        "aws_key_pair_name='deploy/key' is not a usable key pair name",
+    ),
+    # aws_instance
+    (
+        "invalid-instance-type",
+        {"aws_instance_type": "t3micro"},
+        "aws_instance_type='t3micro' is not an EC2 instance type name",
+    ),
+    (
+        "uppercase-instance-type",
+        {"aws_instance_type": "T3.MICRO"},
+        "is not an EC2 instance type name",
+    ),
+    ("other-instance-type", {"aws_instance_type": "m7g.2xlarge"}, None),
+    (
+        "malformed-image-id",
+        {"aws_instance_ami_id": "ami-xyz"},
+        "aws_instance_ami_id='ami-xyz' is not an image id",
+    ),
+    ("given-image-id", {"aws_instance_ami_id": "ami-0123456789abcdef0"}, None),
+    (
+        "root-volume-too-small",
+        {"aws_instance_root_volume_size_gb": 7},
+        "aws_instance_root_volume_size_gb=7: use 8 to 16384",
+    ),
+    # aws_budget
+    (
+        "budget-limit-zero",
+        {"aws_budget_limit_usd": 0},
+        "the monthly limit must be greater than 0 USD",
+    ),
+    (
+        "budget-limit-negative",
+        {"aws_budget_limit_usd": -5},
+        "the monthly limit must be greater than 0 USD",
+    ),
+    (
+        "malformed-e-mail",
+        {"aws_budget_emails": ["not-an-address"]},
+        "give at least one valid e-mail address",
+    ),
+    ("no-e-mail", {"aws_budget_emails": []}, "give at least one valid e-mail address"),
+    ("several-e-mails", {"aws_budget_emails": ["a@example.com", "b.c@example.org"]}, None),
+    # app_deploy
+    (
+        "app-folder-without-compose-file",
+        {"app_deploy_local_source": str(REPO_ROOT / "roles")},
+        f"app_deploy_local_source={REPO_ROOT / 'roles'} has no compose.yaml",
+    ),
+    (
+        "git-source-without-repository",
+        {"app_deploy_source": "git"},
+        "app_deploy_source=git needs app_deploy_git_repo",
+    ),
+    (
+        "git-url-that-does-not-exist",
+        {"app_deploy_source": "git", "app_deploy_git_repo": "/nonexistent/taskapp.git"},
+        "app_deploy_git_repo=/nonexistent/taskapp.git cannot be read",
+    ),
+    (
+        "git-version-that-does-not-exist",
+        {
+            "app_deploy_source": "git",
+            "app_deploy_git_repo": str(REPO_ROOT),
+            "app_deploy_git_version": "no-such-branch",
+        },
+        "app_deploy_git_version=no-such-branch is neither a branch nor a tag",
+    ),
+    (
+        "git-version-that-is-a-commit",
+        {
+            "app_deploy_source": "git",
+            "app_deploy_git_repo": str(REPO_ROOT),
+            "app_deploy_git_version": "0123abc",
+        },
+        None,
+    ),
+    (
+        "app-folder-on-a-system-folder",
+        {"app_deploy_dir": "/etc"},
+        "app_deploy_dir=/etc is not a dedicated folder",
+    ),
+]
+
+# aws_deployer_iam runs in its own playbook (playbooks/deployer_iam.yml), not in preflight.
+DEPLOYER_CASES: list[Case] = [
+    ("deployer-defaults", {}, None),
+    (
+        "deployer-name-iam-rejects",
+        {"aws_deployer_iam_user_name": "deploy er"},
+        "aws_deployer_iam_user_name='deploy er' is not a valid IAM name",
+    ),
+    (
+        "deployer-region-that-is-not-one",
+        {"aws_deployer_iam_region": "paris"},
+        "aws_deployer_iam_region='paris' is not a region name",
+    ),
+    (
+        "deployer-policy-file-missing",
+        {"aws_deployer_iam_policy_file": "/nonexistent/policy.json"},
+        "aws_deployer_iam_policy_file=/nonexistent/policy.json does not exist",
+    ),
+    (
+        "deployer-policy-file-not-json",
+        {"aws_deployer_iam_policy_file": str(REPO_ROOT / "README.md")},
+        f"{REPO_ROOT / 'README.md'} is not valid JSON",
+    ),
+    (
+        "deployer-policy-file-not-a-policy",
+        {"aws_deployer_iam_policy_file": str(NOT_A_POLICY)},
+        f"{NOT_A_POLICY} is not an IAM policy document",
+    ),
+]
+
+ALL_CASES = SETTINGS_CASES + SECURITY_GROUP_CASES + CASES + DEPLOYER_CASES
+DEPLOYER_IDS = {i for i, _, _ in DEPLOYER_CASES}
+# The settings check costs about 1 s of CPU per case, more than all the roles' checks together
+# (measured): it runs on its own cases and on the project's defaults (a value it wrongly refused
+# shows there). The other cases give values of the right type, which it lets through.
+SETTINGS_IDS = {i for i, _, _ in SETTINGS_CASES} | {"project-defaults", "deployer-defaults"}
+
+
+def preflight_validate_roles() -> list[str]:
+    """The roles whose `validate` preflight runs, read from playbooks/preflight.yml itself."""
+    play = yaml.safe_load((REPO_ROOT / "playbooks" / "preflight.yml").read_text())[0]
+    for task in play["tasks"]:
+        include = task.get("ansible.builtin.include_role", {})
+        if include.get("tasks_from") == "validate":
+            return list(task["loop"])
+    raise AssertionError("playbooks/preflight.yml no longer runs the roles' validate tasks")
+
+
+def inventory(roles: list[str]) -> dict[str, Any]:
+    """One host per case; the cases that reach app_deploy's run_once git check go one at a time."""
+    hosts: dict[str, dict[str, Any]] = {}
+    for case_id, settings, _ in ALL_CASES:
+        assert case_id not in hosts, f"case id {case_id} is used twice"
+        hosts[case_id] = {
+            **settings,
+            "validate_roles": ["aws_deployer_iam"] if case_id in DEPLOYER_IDS else roles,
+            "validate_settings": case_id in SETTINGS_IDS,
+            "ansible_python_interpreter": sys.executable,
+        }
+    alone = {i: v for i, v in hosts.items() if v.get("app_deploy_source") == "git"}
+    together = {i: v for i, v in hosts.items() if i not in alone}
+    return {"cases": {"hosts": together, "children": {"one_at_a_time": {"hosts": alone}}}}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("validate")
+    cases = work / "cases.yml"
+    cases.write_text(yaml.safe_dump(inventory(preflight_validate_roles())))
+    results_file = work / "results.json"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "ANSIBLE_", "EMBEDDED_"))
+        and k not in {"PROJECT_NAME", "BUDGET_ALERT_EMAIL"}
+    }
+    env.update(
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        # The project's group_vars come from beside inventory/aws_ec2.yml, as in a real run;
+        # only the yaml plugin is enabled, so that the AWS inventory itself is never asked.
+        ANSIBLE_INVENTORY_ENABLED="yaml",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
+        ANSIBLE_CACHE_PLUGIN="memory",
+        BUDGET_ALERT_EMAIL="alerts@example.com",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    started = time.monotonic()
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(REPO_ROOT / "inventory" / "aws_ec2.yml"),
+            "-i",
+            str(cases),
+            "-e",
+            f"validate_results_file={results_file}",
+            str(HERE / "validate_cases.yml"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(f"{len(ALL_CASES)} cases in one ansible-playbook run: {time.monotonic() - started:.1f} s")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    return json.loads(results_file.read_text())
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"), [pytest.param(v, x, id=i) for i, v, x in ALL_CASES]
+)
+def test_settings_are_refused_with_one_clear_line_or_accepted(
+    request: pytest.FixtureRequest,
+    results: dict[str, Any],
+    settings: dict[str, Any],
+    expected: str | None,
+) -> None:
+    result = results[request.node.callspec.id]
+    assert isinstance(result, dict), f"the case did not run to its end: {result}"
+    if expected is None:
+        assert not result["failed"], f"refused: {result}"
+        return
+    assert result["failed"], f"accepted {settings}"
+    assert expected in result["msg"], result
+    assert "\n" not in result["msg"].strip(), f"not one line: {result['msg']}"
+
+
+def test_every_role_validate_entry_point_is_run_here() -> None:
+    """A role that gains a validate.yml is checked here too, or this says which one is not."""
+    with_validate = {p.parent.parent.name for p in REPO_ROOT.glob("roles/*/tasks/validate.yml")}
+    assert with_validate <= set(preflight_validate_roles()) | {"aws_deployer_iam"}
