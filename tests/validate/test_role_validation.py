@@ -29,59 +29,79 @@ NOT_A_POLICY = HERE / "not_a_policy.json"
 
 Case = tuple[str, dict[str, Any], str | None]
 
-# The firewall's cases, alone so that they are easy to rewrite when the three port/CIDR
-# settings become one list of rules.
+PROJECT_RULES: list[dict[str, Any]] = yaml.safe_load(
+    (REPO_ROOT / "inventory" / "group_vars" / "all" / "security.yml").read_text()
+)["aws_security_group_rules"]
+HTTPS = {"name": "https", "port": 443, "cidrs": ["0.0.0.0/0"], "description": "HTTPS"}
+
+
+def firewall(*rules: dict[str, Any], **changes: dict[str, Any]) -> dict[str, Any]:
+    """The project's firewall rules with some changed by name (e.g. api={"port": 80}) and
+    `rules` appended."""
+    changed = [dict(rule, **changes.get(rule["name"], {})) for rule in PROJECT_RULES]
+    return {"aws_security_group_rules": changed + list(rules)}
+
+
 SECURITY_GROUP_CASES: list[Case] = [
     (
         "ssh-open-to-the-world",
-        {"aws_security_group_ssh_cidrs": ["0.0.0.0/0"]},
+        firewall(ssh={"cidrs": ["0.0.0.0/0"]}),
         "SSH would be open to the world",
     ),
     (
         "ssh-open-to-the-world-accepted",
         {
-            "aws_security_group_ssh_cidrs": ["0.0.0.0/0"],
+            **firewall(ssh={"cidrs": ["0.0.0.0/0"]}),
             "aws_security_group_allow_ssh_from_anywhere_i_accept_the_risk": True,
         },
         None,
     ),
-    ("ssh-from-one-address", {"aws_security_group_ssh_cidrs": ["203.0.113.7/32"]}, None),
-    ("duplicated-port", {"aws_security_group_api_port": 80}, "ports must be distinct"),
-    ("port-of-ssh", {"aws_security_group_http_port": 22}, "must not be 22 (SSH)"),
+    (
+        "operator-is-the-whole-world",
+        {"aws_security_group_operator_cidrs": ["0.0.0.0/0"]},
+        "SSH would be open to the world",
+    ),
+    ("ssh-from-one-address", firewall(ssh={"cidrs": ["203.0.113.7/32"]}), None),
+    ("duplicated-port", firewall(api={"port": 80}), "ports must be distinct"),
+    ("port-of-ssh", firewall(web={"port": 22}), "ports must be distinct"),
     (
         "port-out-of-range",
-        {"aws_security_group_http_port": 70000},
+        firewall(web={"port": 70000}),
         "ports must be distinct numbers from 1 to 65535",
     ),
     (
         "port-zero",
-        {"aws_security_group_api_port": 0},
+        firewall(api={"port": 0}),
         "ports must be distinct numbers from 1 to 65535",
     ),
+    ("other-ports", firewall(web={"port": 8080}, api={"port": 8443}), None),
+    ("https-added", firewall(HTTPS), None),
     (
-        "other-ports",
-        {"aws_security_group_http_port": 8080, "aws_security_group_api_port": 8443},
+        "same-port-other-protocol",
+        firewall({"name": "dns-udp", "port": 53, "protocol": "udp"}, {"name": "dns", "port": 53}),
         None,
     ),
+    ("rule-without-port", firewall({"name": "https"}), "needs its own name and a port"),
+    ("rule-named-twice", firewall(dict(HTTPS, name="web")), "needs its own name and a port"),
     (
         "malformed-ssh-cidr",
-        {"aws_security_group_ssh_cidrs": ["203.0.113.300/32"]},
-        "aws_security_group_ssh_cidrs holds '203.0.113.300/32', which is not an IPv4 CIDR",
+        firewall(ssh={"cidrs": ["203.0.113.300/32"]}),
+        "aws_security_group_rules (rule ssh) holds '203.0.113.300/32', which is not an IPv4 CIDR",
     ),
     (
         "overlapping-ssh-cidrs",
-        {"aws_security_group_ssh_cidrs": ["203.0.113.0/24", "203.0.113.7/32"]},
-        "aws_security_group_ssh_cidrs lists 203.0.113.7/32 twice, inside another",
+        firewall(ssh={"cidrs": ["203.0.113.0/24", "203.0.113.7/32"]}),
+        "aws_security_group_rules (rule ssh) lists 203.0.113.7/32 twice, inside another",
     ),
     (
         "api-cidr-with-host-bits",
-        {"aws_security_group_api_cidrs": ["203.0.113.7/24"]},
-        "aws_security_group_api_cidrs lists 203.0.113.7/24 twice, inside another of its networks"
-        " or with host bits set",
+        firewall(api={"cidrs": ["203.0.113.7/24"]}),
+        "aws_security_group_rules (rule api) lists 203.0.113.7/24 twice, inside another of its"
+        " networks or with host bits set",
     ),
     (
         "closed-ports",
-        {"aws_security_group_http_cidrs": [], "aws_security_group_api_cidrs": []},
+        {"aws_security_group_rules": [r for r in PROJECT_RULES if r["name"] == "ssh"]},
         None,
     ),
     (
