@@ -288,6 +288,21 @@ def describe_subscribers_for_notification(
     return list(subscribers[start:end]), (str(end) if end < len(subscribers) else None)
 
 
+def subscriber_target(
+    backend: BudgetsBackend,
+    account_id: str,
+    budget_name: str,
+    notification: dict[str, Any],
+    subscriber: dict[str, str],
+    doing: str,
+) -> tuple[Budget, Notification]:
+    """The budget and notification a subscriber call names, once the subscriber is checked."""
+    budget = find_budget(backend, account_id, budget_name, doing)
+    found = find_notification(budget, notification, doing)
+    check_subscriber(subscriber)
+    return budget, found
+
+
 def create_subscriber(
     self: BudgetsBackend,
     account_id: str,
@@ -296,9 +311,8 @@ def create_subscriber(
     subscriber: dict[str, str],
 ) -> None:
     """CreateSubscriber: "You must create the associated budget and notification before"."""
-    budget = find_budget(self, account_id, budget_name, "create subscriber")
-    found = find_notification(budget, notification, "create subscriber")
-    check_subscriber(subscriber)
+    where = (account_id, budget_name, notification, subscriber)
+    _, found = subscriber_target(self, *where, "create subscriber")
     if subscriber in found.subscribers:
         raise DuplicateRecordException("subscriber", subscriber["Address"])
     check_subscriber_count([*found.subscribers, subscriber])
@@ -314,9 +328,8 @@ def delete_subscriber(
 ) -> None:
     """DeleteSubscriber: "Deleting the last subscriber to a notification also deletes the
     notification"."""
-    budget = find_budget(self, account_id, budget_name, "delete subscriber")
-    found = find_notification(budget, notification, "delete subscriber")
-    check_subscriber(subscriber)
+    where = (account_id, budget_name, notification, subscriber)
+    budget, found = subscriber_target(self, *where, "delete subscriber")
     if subscriber not in found.subscribers:
         raise NotFoundException(
             f"Unable to delete subscriber: {budget_name} - the subscriber doesn't exist."
