@@ -1,8 +1,11 @@
 """The embedded AWS emulator: a moto server whose EC2 instances can become local hosts.
 
+Always: the AWS Budgets calls moto lacks (UpdateBudget, the subscriber calls) are added the way
+AWS documents them (embedded/budgets.py).
+
 With EMBEDDED_HOSTS=true, every instance the emulator launches is materialized as a host
 container (embedded/hosts.py) and removed when the instance is terminated, so the very same
-playbooks can reach it over SSH. Without it, this is a plain moto server.
+playbooks can reach it over SSH. Without it, instances exist only in moto.
 
 With EMBEDDED_REQUEST_LOG=<file>, every AWS API request is appended to that file as one JSON
 line {"time", "service", "action"} (bench/ counts the calls of each phase from it).
@@ -25,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import budgets
 import hosts
 from moto import server
 from moto.ec2.models.instances import InstanceBackend
@@ -142,6 +146,7 @@ def install_request_log(path: Path) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    budgets.install()
     if os.environ.get("EMBEDDED_HOSTS", "").lower() == "true":
         install_host_hooks()
         logging.getLogger("embedded").info("instances become host containers")

@@ -85,12 +85,6 @@ notes:
   - "Permissions: C(budgets:ViewBudget) for reading (every state) and C(budgets:ModifyBudget)
     for creating, updating and deleting, plus C(sts:GetCallerIdentity) unless O(account_id)
     is set. An access denied error names the missing one."
-  - "Emulators: when the endpoint does not implement C(UpdateBudget) (moto 5.2), a changed limit
-    is applied by deleting and recreating the budget with the two managed notifications (others
-    are not kept). When it does not
-    implement C(DescribeSubscribersForNotification), e-mail subscribers cannot be read: they are
-    set when a notification is created, otherwise not compared, RV(subscribers_verified) is
-    V(false) and a warning says so. Real AWS endpoints always use the granular calls."
   - Supports check mode and diff mode; check mode reports what would change in RV(differences).
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -124,7 +118,9 @@ budget:
   description:
     - The budget after the run (the one that passed the audit with O(state=audit)); null when
       there is none.
-    - RV(budget.notifications[].subscribers) is null when the endpoint cannot list subscribers.
+    - RV(budget.notifications[].subscribers) is null where subscribers are not read, with
+      O(state=audit), in the diff of O(state=absent), and for notifications the module does not
+      manage.
   returned: always
   type: dict
   sample:
@@ -155,11 +151,6 @@ differences:
   type: list
   elements: str
   sample: ["limit: 10.0 USD -> 5.0 USD", "add notification ACTUAL > 80%"]
-subscribers_verified:
-  description: Whether the e-mail subscribers could be read and compared.
-  returned: always
-  type: bool
-  sample: true
 diff:
   description: Before and after states of the budget, with O(state=present) or O(state=absent).
   returned: when diff mode is on
@@ -182,7 +173,6 @@ from ansible.module_utils.stack_aws import (
     error_code,
     home_region,
     paginate,
-    warn,
 )
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
@@ -300,20 +290,6 @@ def summarize(budget: dict | None, notifications: list[dict], subscribers: dict)
 # ---------------------------------------------------------------- AWS calls
 
 
-def is_unimplemented(exc: BaseException, endpoint_url: str) -> bool:
-    """True when the endpoint does not implement an operation (emulators), never on AWS.
-
-    In-process moto raises NotImplementedError; moto server answers an HTML 500 whose code
-    botocore can only report as "500". That is trusted only off amazonaws.com, so that a
-    transient AWS error never triggers an emulator fallback that deletes anything.
-    """
-    if isinstance(exc, NotImplementedError):
-        return True
-    if not isinstance(exc, ClientError) or ".amazonaws.com" in endpoint_url:
-        return False
-    return error_code(exc) in ("500", "501", "NotImplemented", "InternalFailure")
-
-
 class Budgets:
     """The Budgets calls this module makes, each with its permission for error messages."""
 
@@ -321,8 +297,6 @@ class Budgets:
         self.module = module
         self.account_id = account_id
         self.client = budgets_client(module)
-        self.endpoint_url = self.client.meta.endpoint_url or ""
-        self.can_read_subscribers = True
 
     def get(self, name: str) -> dict | None:
         with aws_errors(self.module, f"read budget {name!r}", VIEW):
@@ -356,29 +330,16 @@ class Budgets:
             )
         return result.get("Notifications", [])
 
-    def subscribers(self, name: str, notification: dict) -> list[str] | None:
-        """E-mail subscribers of a notification, None when the endpoint cannot list them."""
-        if not self.can_read_subscribers:
-            return None
+    def subscribers(self, name: str, notification: dict) -> list[str]:
+        """E-mail subscribers of a notification (SNS ones are not this module's)."""
         with aws_errors(self.module, f"read the subscribers of budget {name!r}", VIEW):
-            try:
-                result = paginate(
-                    self.client,
-                    "describe_subscribers_for_notification",
-                    AccountId=self.account_id,
-                    BudgetName=name,
-                    Notification=notification,
-                )
-            except (ClientError, NotImplementedError) as exc:
-                if not is_unimplemented(exc, self.endpoint_url):
-                    raise
-                self.can_read_subscribers = False
-                warn(
-                    self.module,
-                    f"The Budgets endpoint {self.endpoint_url} does not implement "
-                    "DescribeSubscribersForNotification: e-mail subscribers were not compared",
-                )
-                return None
+            result = paginate(
+                self.client,
+                "describe_subscribers_for_notification",
+                AccountId=self.account_id,
+                BudgetName=name,
+                Notification=notification,
+            )
         return sorted(
             s["Address"] for s in result.get("Subscribers", []) if s["SubscriptionType"] == "EMAIL"
         )
@@ -395,18 +356,11 @@ class Budgets:
                 aws_retry=True,
             )
 
-    def update(self, new_budget: dict) -> bool:
-        """UpdateBudget; False when the endpoint does not implement it (nothing changed then)."""
+    def update(self, new_budget: dict) -> None:
         with aws_errors(self.module, f"update budget {new_budget['BudgetName']!r}", MODIFY):
-            try:
-                self.client.update_budget(
-                    AccountId=self.account_id, NewBudget=new_budget, aws_retry=True
-                )
-            except (ClientError, NotImplementedError) as exc:
-                if not is_unimplemented(exc, self.endpoint_url):
-                    raise
-                return False
-        return True
+            self.client.update_budget(
+                AccountId=self.account_id, NewBudget=new_budget, aws_retry=True
+            )
 
     def delete(self, name: str) -> None:
         with aws_errors(self.module, f"delete budget {name!r}", MODIFY):
@@ -474,9 +428,8 @@ class Present:
         self.budget = desired_budget(params)
         self.wanted = {notification_key(n): n for n in desired_notifications(params)}
         self.current = api.get(self.name)
-        self.recreated = False  # set when an emulator made us recreate the whole budget
         self.have: dict[tuple, dict] = {}
-        self.subscribers: dict[tuple, list[str] | None] = {}
+        self.subscribers: dict[tuple, list[str]] = {}
         if self.current is not None:
             self.have = {notification_key(n): n for n in api.notifications(self.name)}
             # Only the notifications that stay need their subscribers compared.
@@ -504,11 +457,9 @@ class Present:
         return to_remove, to_add
 
     def subscriber_changes(self) -> dict[tuple, tuple[list[str], list[str]]]:
-        """Per kept notification: e-mails to add and to remove (only when they could be read)."""
+        """Per kept notification: e-mails to add and to remove."""
         changes = {}
         for key, current in self.subscribers.items():
-            if current is None:
-                continue
             add = sorted(set(self.emails) - set(current))
             remove = sorted(set(current) - set(self.emails))
             if add or remove:
@@ -536,13 +487,9 @@ class Present:
     def after(self) -> dict:
         kept = {k: n for k, n in self.have.items() if k not in self.wanted and not self.purge}
         notifications = list(self.wanted.values()) + list(kept.values())
-        subscribers = {key: self.emails for key in self.wanted}
+        subscribers: dict[tuple, list[str] | None] = {key: self.emails for key in self.wanted}
         for key in kept:
             subscribers[key] = self.subscribers.get(key)
-        # A notification that stays with unreadable subscribers keeps unknown ones.
-        for key in self.wanted.keys() & self.have.keys():
-            if self.subscribers.get(key) is None and not self.recreated:
-                subscribers[key] = None
         return summarize(self.budget, notifications, subscribers)
 
     def apply(self) -> None:
@@ -555,13 +502,7 @@ class Present:
             new_budget.update(self.budget)
             if self.current.get("TimeUnit") != "MONTHLY":
                 new_budget.pop("TimePeriod", None)  # AWS derives the period from the new unit
-            if not api.update(new_budget):
-                # Emulator without UpdateBudget: recreate the budget in its final shape,
-                # notifications and subscribers included, which is all this module manages.
-                api.delete(name)
-                api.create(self.budget, list(self.wanted.values()), self.emails)
-                self.recreated = True
-                return
+            api.update(new_budget)
         to_remove, to_add = self.notification_changes()
         for key in to_remove:  # first, so that a moved threshold never exceeds AWS's quota
             api.delete_notification(name, self.have[key])
@@ -634,7 +575,6 @@ def run_audit(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
         ),
         account_id=api.account_id,
         differences=[],
-        subscribers_verified=False,
         budget=None,
     )
 
@@ -645,7 +585,7 @@ def run_audit(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
 def run_absent(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
     name = module.params["name"]
     current = api.get(name)
-    result: dict[str, Any] = {"budget": None, "subscribers_verified": False}
+    result: dict[str, Any] = {"budget": None}
     if current is not None:
         result.update(changed=True, differences=[f"delete budget {name!r}"])
         if module._diff:
@@ -670,8 +610,6 @@ def run_present(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
         "changed": bool(differences),
         "differences": differences,
         "budget": present.after() if differences else present.before(),
-        # Emulators cannot list subscribers, but a recreated budget has the ones we set.
-        "subscribers_verified": api.can_read_subscribers or present.recreated,
     }
     if module._diff:
         result["diff"] = {"before": present.before() or {}, "after": present.after()}
@@ -705,7 +643,7 @@ def main() -> None:
     api = Budgets(module, account_id_of(module))
     result: dict[str, Any] = {"changed": False, "account_id": api.account_id, "differences": []}
     if params["state"] == "audit":
-        result.update(run_audit(module, api), subscribers_verified=False)
+        result.update(run_audit(module, api))
     elif params["state"] == "absent":
         result.update(run_absent(module, api))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import botocore.loaders
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from module_harness import REGION
+from module_harness import REGION, ROOT
 from moto import mock_aws
+
+sys.path.insert(0, str(ROOT / "embedded"))
+import budgets as embedded_budgets  # embedded/ is not a package: found through sys.path
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -66,7 +70,9 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def aws():
-    """moto in process for the whole test."""
+    """moto in process for the whole test, with the emulator's Budgets calls, so that the
+    modules meet the same AWS behaviour as on the embedded emulator (embedded/budgets.py)."""
+    embedded_budgets.install()
     with mock_aws():
         yield
 
