@@ -223,3 +223,24 @@ def test_a_port_is_opened_by_adding_one_firewall_rule(provisioned, ec2):
     assert back.returncode == 0, back.output[-3000:]
     (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
     assert sorted(rule["FromPort"] for rule in group["IpPermissions"]) == [22, 80, 8000]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "cost_line"),
+    [
+        ("t3.micro", "about 13.19 USD per month if left running (t3.micro on demand"),
+        ("t3.small", "about 21.81 USD per month if left running (t3.small on demand"),
+        ("m5.large", "not estimated for m5.large: see https://aws.amazon.com/ec2/pricing/"),
+    ],
+)
+def test_the_summary_costs_the_instance_type_that_runs(provisioned, ec2, instance_type, cost_line):
+    """(0.0118 USD/h for a t3.micro in eu-west-3, twice that for a t3.small, + 0.005 USD/h of
+    public IPv4) x 730 h + 10 GiB x 0.0928 USD of gp3; a family without prices is not guessed."""
+    instance_id = the_instance(ec2)["InstanceId"]
+    ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})
+    try:
+        run = provisioned.playbook("playbooks/summary.yml")
+    finally:
+        ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "t3.micro"})
+    assert run.returncode == 0, run.output[-3000:]
+    assert cost_line in run.output, run.output[-2500:]
