@@ -16,7 +16,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 # Points ansible-playbook at the embedded default (see `make local-env`).
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
-.PHONY: setup prerequisites demo destroy local-env unset-local-env emulator-start emulator-stop host-images \
+.PHONY: docs setup prerequisites demo destroy local-env unset-local-env emulator-start emulator-stop host-images \
 	test test-cold lint test-python test-roles test-stack test-readme bench help
 
 help: ## List the targets
@@ -58,6 +58,9 @@ local-env: emulator-start ## Print the exports for plain ansible-playbook runs: 
 
 unset-local-env: ## Print the unsets that take this shell back to AWS: eval "$(make -s unset-local-env)"
 	@$(PYTHON) embedded/emulator.py unset-env
+
+docs: setup ## Write docs/roles.md from the roles' argument specs
+	$(BIN)/python docs/role_docs.py
 
 lint: setup ## yamllint, ansible-lint (production profile) and ruff
 	$(BIN)/yamllint --strict .
