@@ -100,21 +100,21 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Alert by e-mail at 80 % of 5 USD actual spend and 100 % forecast
-  budget_alert:
+  taskstack.aws.budget_alert:
     name: devops-monthly
     limit: 5
     emails:
       - ops@example.com
 
 - name: Only check that a strict enough budget exists (never creates one)
-  budget_alert:
+  taskstack.aws.budget_alert:
     name: devops-monthly
     limit: 5
     actual_threshold: 80
     state: audit
 
 - name: Remove the budget
-  budget_alert:
+  taskstack.aws.budget_alert:
     name: devops-monthly
     state: absent
 """
@@ -175,7 +175,8 @@ try:  # noqa: SIM105 - Ansible's optional-import idiom
 except ImportError:
     pass  # AnsibleAWSModule reports a missing boto3
 
-from ansible.module_utils.stack_aws import (
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     aws_errors,
     budgets_client,
@@ -184,7 +185,6 @@ from ansible.module_utils.stack_aws import (
     paginate,
     warn,
 )
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 VIEW = "budgets:ViewBudget"
 MODIFY = "budgets:ModifyBudget"
