@@ -12,8 +12,9 @@ import botocore.client
 import botocore.loaders
 import botocore.session
 import pytest
+from ansible_collections.taskstack.aws.tests.unit.ec2_stack import Stack, build_stack
+from ansible_collections.taskstack.aws.tests.unit.module_runner import REGION
 from botocore.exceptions import ClientError
-from module_harness import REGION
 from moto import mock_aws
 
 
@@ -74,6 +75,12 @@ def aws():
 @pytest.fixture
 def ec2(aws):
     return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def stack(ec2) -> Stack:
+    """A compliant project stack, plus untagged resources in the default VPC and another VPC."""
+    return build_stack(ec2)
 
 
 @pytest.fixture
