@@ -15,7 +15,7 @@ description:
     dozen lines of warnings before the playbook starts. This plugin reports it as one warning
     line and gives an empty inventory, so that the first error a user reads is the check of the
     credentials and the region that site.yml and teardown.yml run first
-    (roles/aws_preflight/tasks/identity.yml, module account_guard), which says what to fix.
+    (roles/aws_preflight/tasks/identity.yml, module taskstack.aws.account_guard), which says what to fix.
   - "Only these failures count as AWS that cannot be asked, because that check reports each of
     them better: no credentials (botocore C(NoCredentialsError), C(PartialCredentialsError)),
     an unusable SSO session (C(SSOTokenLoadError), C(UnauthorizedSSOTokenError),

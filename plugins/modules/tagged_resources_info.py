@@ -110,7 +110,7 @@ def arn_parts(arn: str) -> tuple[str, str, str]:
     service, resource = parts[2], parts[5] if len(parts) > 5 else ""
     for separator in ("/", ":"):
         if separator in resource:
-            kind, _, ident = resource.partition(separator)
+            kind, _separator, ident = resource.partition(separator)
             return service, kind, ident
     return service, service, resource
 

@@ -39,7 +39,7 @@ root=$work/collections/ansible_collections
 # Only the new folder counts: the clone's collections/ already holds taskstack.aws (the symlink).
 ANSIBLE_COLLECTIONS_PATH=$work/collections "$bin/ansible-galaxy" collection install --no-deps \
   --offline -p "$work/collections" "$work"/taskstack-aws-*.tar.gz >/dev/null
-bundled=$("$python" -c 'import ansible_collections.amazon.aws as c, os; print(os.path.dirname(os.path.dirname(c.__path__[0])))')
+bundled=$("$python" -c 'import ansible_collections.amazon.aws as c, os; print(os.path.dirname(c.__path__[0]))')
 ln -s "$bundled" "$root/amazon"
 
 cd "$root/taskstack/aws"
