@@ -15,7 +15,8 @@ description:
     dozen lines of warnings before the playbook starts. This plugin reports it as one warning
     line and gives an empty inventory, so that the first error a user reads is the check of the
     credentials and the region that site.yml and teardown.yml run first
-    (roles/aws_preflight/tasks/identity.yml, module taskstack.aws.account_guard), which says what to fix.
+    (roles/aws_preflight/tasks/identity.yml, module M(taskstack.aws.account_guard)), which says
+    what to fix.
   - "Only these failures count as AWS that cannot be asked, because that check reports each of
     them better: no credentials (botocore C(NoCredentialsError), C(PartialCredentialsError)),
     an unusable SSO session (C(SSOTokenLoadError), C(UnauthorizedSSOTokenError),
@@ -35,7 +36,7 @@ description:
   - Enabled in ansible.cfg (C([inventory] enable_plugins)); the inventory file still names
     C(amazon.aws.aws_ec2) as its plugin, so it works unchanged where this one is not enabled.
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 """
 
 EXAMPLES = r"""

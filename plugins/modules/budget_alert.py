@@ -22,7 +22,7 @@ description:
   - The account id comes from STS C(GetCallerIdentity) unless O(account_id) is given.
   - Values are checked before any call to AWS, a bad one fails with a line saying what to fix.
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 options:
   name:
     description:
@@ -127,6 +127,16 @@ budget:
     - RV(budget.notifications[].subscribers) is null when the endpoint cannot list subscribers.
   returned: always
   type: dict
+  contains:
+    notifications:
+      description: The budget's e-mail notifications.
+      type: list
+      elements: dict
+      contains:
+        subscribers:
+          description: Their e-mail addresses.
+          type: list
+          elements: str
   sample:
     name: devops-monthly
     limit: 5.0

@@ -28,7 +28,7 @@ description:
   - To list what still carries the project's tags anywhere in the region (after a teardown),
     use M(taskstack.aws.tagged_resources_info).
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 options:
   mode:
     description:

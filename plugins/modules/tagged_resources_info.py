@@ -21,7 +21,7 @@ description:
   - Never changes anything, and does not fail because resources are found; the caller decides
     (see the examples).
 author:
-  - Task List project maintainers
+  - DevOps project maintainers (@taskstack)
 options:
   tags:
     description:
