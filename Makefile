@@ -17,7 +17,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
 .PHONY: docs setup prerequisites demo destroy local-env unset-local-env emulator-start emulator-stop host-images \
-	test test-cold lint test-python test-roles test-stack test-readme bench help
+	test test-cold lint test-python test-collection test-roles test-stack test-readme bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff
 test-python: setup host-images ## pytest: modules, the playbooks on the emulator (with a host for the resilience tests), the app
 	$(BIN)/pytest
 
+test-collection: setup ## ansible-test sanity and units on the collection taskstack.aws as built (no Docker)
+	tests/tools/ansible-test.sh sanity units
+
 test-roles: setup host-images ## Molecule: each host role alone on the test host image
 	cd roles/package_lists && $(BIN)/molecule test
 	cd roles/host_hardening && $(BIN)/molecule test
@@ -85,7 +88,7 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 
 # Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The
 # README's own commands come first after the kit, while its images are minutes old.
-SUITE := test-readme test-roles test-stack test-python
+SUITE := test-readme test-roles test-stack test-python test-collection
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
 	@tests/tools/stages.sh prerequisites setup lint $(SUITE)
 

@@ -50,8 +50,7 @@ DEFAULTS_CONFIG = """\
 [defaults]
 inventory = {root}/inventory/aws_ec2.yml
 roles_path = {root}/roles
-library = {root}/plugins/modules
-module_utils = {root}/plugins/module_utils
+collections_path = {root}/collections
 host_key_checking = False
 """
 SEED_TASKS = 100

@@ -206,3 +206,11 @@ def test_the_python_packages_of_each_used_collection_are_pinned_and_said_why(col
     assert any(line.startswith("#") and collection in line for line in comments), (
         f"requirements.txt: say in a comment which packages {collection} needs"
     )
+
+
+def test_galaxy_yml_depends_on_what_requirements_yml_lists():
+    """Users of the built collection get the same collections, in the same ranges, as a clone."""
+    requirements = yaml.safe_load((REPO_ROOT / "requirements.yml").read_text())
+    listed = {entry["name"]: entry["version"] for entry in requirements["collections"]}
+    galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
+    assert galaxy["dependencies"] == listed

@@ -15,7 +15,8 @@ description:
     dozen lines of warnings before the playbook starts. This plugin reports it as one warning
     line and gives an empty inventory, so that the first error a user reads is the check of the
     credentials and the region that site.yml and teardown.yml run first
-    (roles/aws_preflight/tasks/identity.yml, module account_guard), which says what to fix.
+    (roles/aws_preflight/tasks/identity.yml, module M(taskstack.aws.account_guard)), which says
+    what to fix.
   - "Only these failures count as AWS that cannot be asked, because that check reports each of
     them better: no credentials (botocore C(NoCredentialsError), C(PartialCredentialsError)),
     an unusable SSO session (C(SSOTokenLoadError), C(UnauthorizedSSOTokenError),
@@ -35,15 +36,13 @@ description:
   - Enabled in ansible.cfg (C([inventory] enable_plugins)); the inventory file still names
     C(amazon.aws.aws_ec2) as its plugin, so it works unchanged where this one is not enabled.
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 """
 
 EXAMPLES = r"""
 # ansible.cfg
-# [defaults]
-# inventory_plugins = plugins/inventory
 # [inventory]
-# enable_plugins = aws_ec2_or_empty
+# enable_plugins = taskstack.aws.aws_ec2_or_empty, yaml
 """
 
 import contextlib
@@ -51,6 +50,10 @@ import contextlib
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.plugins.loader import inventory_loader
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    BAD_CREDENTIAL_CODES,
+    EXPIRED_CREDENTIAL_CODES,
+)
 
 try:
     from botocore.exceptions import (
@@ -85,21 +88,6 @@ except ImportError:  # amazon.aws.aws_ec2 reports a missing botocore itself
 
 REAL_PLUGIN = "amazon.aws.aws_ec2"
 
-# Error codes of credentials that AWS does not accept (EC2's common client errors and AWS's
-# common errors; plugins/module_utils/stack_aws.py explains the same codes in modules).
-REJECTED_CREDENTIAL_CODES = frozenset(
-    {
-        "AuthFailure",
-        "IncompleteSignature",
-        "InvalidAccessKeyId",
-        "InvalidClientTokenId",
-        "MissingAuthenticationToken",
-        "SignatureDoesNotMatch",
-        "UnrecognizedClientException",
-    }
-)
-EXPIRED_CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
-
 
 def aws_cause(exc: BaseException) -> BaseException | None:
     """The botocore error behind ``exc`` (amazon.aws raises its AnsibleError while handling it)."""
@@ -118,7 +106,7 @@ def unaskable(cause: BaseException) -> str | None:
     at all; None for every other failure, which amazon.aws.aws_ec2 reports itself."""
     if isinstance(cause, ClientError):
         code = str(cause.response.get("Error", {}).get("Code", ""))
-        if code in REJECTED_CREDENTIAL_CODES:
+        if code in BAD_CREDENTIAL_CODES:
             return "AWS rejected the credentials"
         if code in EXPIRED_CREDENTIAL_CODES:
             return "the AWS credentials have expired"
@@ -130,7 +118,7 @@ def unaskable(cause: BaseException) -> str | None:
 
 
 class InventoryModule(BaseInventoryPlugin):
-    NAME = "aws_ec2_or_empty"
+    NAME = "taskstack.aws.aws_ec2_or_empty"
 
     # Trust decisions are the real plugin's: it is swapped into the inventory wrapper below,
     # like ansible.builtin.auto does.

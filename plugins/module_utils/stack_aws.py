@@ -6,8 +6,9 @@ profile and CA settings are exactly those of the collection's modules, the local
 included), one retry policy for throttling, and one error translator that turns botocore
 exceptions into a single line naming the permission or the value to fix.
 
-Modules import it as ``from ansible.module_utils.stack_aws import ...``: ``ansible.cfg`` sets
-``module_utils = plugins/module_utils``, and Ansible ships this file along with the module.
+Modules import it as
+``from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import ...``; Ansible
+ships this file along with the module.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ description:
     that call is refused, against the regions botocore knows, with a warning.
   - Never changes anything.
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 options:
   allow_root:
     description:
@@ -47,12 +47,12 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Stop here on root credentials or a region that does not exist
-  account_guard:
+  taskstack.aws.account_guard:
     region: "{{ aws_region }}"
   register: aws_account
 
 - name: Only ever deploy into the sandbox account
-  account_guard:
+  taskstack.aws.account_guard:
     allowed_account_ids: ["123456789012"]
 """
 
@@ -98,7 +98,8 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports a missing boto3
 
-from ansible.module_utils.stack_aws import (
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     PARTITION_HOME_REGION,
     aws_client,
     aws_errors,
@@ -106,7 +107,6 @@ from ansible.module_utils.stack_aws import (
     partition_of_region,
     warn,
 )
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 
 def caller_identity(module: AnsibleAWSModule, home: str) -> dict[str, Any]:

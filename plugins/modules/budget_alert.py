@@ -22,7 +22,7 @@ description:
   - The account id comes from STS C(GetCallerIdentity) unless O(account_id) is given.
   - Values are checked before any call to AWS, a bad one fails with a line saying what to fix.
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 options:
   name:
     description:
@@ -94,21 +94,21 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Alert by e-mail at 80 % of 5 USD actual spend and 100 % forecast
-  budget_alert:
+  taskstack.aws.budget_alert:
     name: devops-monthly
     limit: 5
     emails:
       - ops@example.com
 
 - name: Only check that a strict enough budget exists (never creates one)
-  budget_alert:
+  taskstack.aws.budget_alert:
     name: devops-monthly
     limit: 5
     actual_threshold: 80
     state: audit
 
 - name: Remove the budget
-  budget_alert:
+  taskstack.aws.budget_alert:
     name: devops-monthly
     state: absent
 """
@@ -123,6 +123,16 @@ budget:
       manage.
   returned: always
   type: dict
+  contains:
+    notifications:
+      description: The budget's e-mail notifications.
+      type: list
+      elements: dict
+      contains:
+        subscribers:
+          description: Their e-mail addresses.
+          type: list
+          elements: str
   sample:
     name: devops-monthly
     limit: 5.0
@@ -166,7 +176,8 @@ try:  # noqa: SIM105 - Ansible's optional-import idiom
 except ImportError:
     pass  # AnsibleAWSModule reports a missing boto3
 
-from ansible.module_utils.stack_aws import (
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     aws_errors,
     budgets_client,
@@ -174,7 +185,6 @@ from ansible.module_utils.stack_aws import (
     home_region,
     paginate,
 )
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 VIEW = "budgets:ViewBudget"
 MODIFY = "budgets:ModifyBudget"

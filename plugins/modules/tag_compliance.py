@@ -2,13 +2,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Ansible's layout: DOCUMENTATION, EXAMPLES and RETURN come before the imports.
 # ruff: noqa: E402
-"""Check or enforce tagging rules on the project's stack, or list what is left after teardown."""
+"""Check or enforce tagging rules on the project's stack."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: tag_compliance
-short_description: Audit or enforce tagging rules on a VPC stack, or find tagged leftovers
+short_description: Audit or enforce tagging rules on a VPC stack
 description:
   - Applies tagging rules to every resource of one project's stack. The resources are found by
     where they are, not by their tags (an untagged resource cannot be found by its tag) -
@@ -24,10 +24,11 @@ description:
     (apart from O(key_names)).
   - O(mode=audit) returns the violations and fails when there are any. O(mode=enforce) adds
     the missing tags whose value is known from O(required_tags), then fails if some violations
-    cannot be fixed that way. O(mode=leftovers) lists every resource of the region still
-    carrying all of O(tags) and fails if there is any; it is the last check of a teardown.
+    cannot be fixed that way.
+  - To list what still carries the project's tags anywhere in the region (after a teardown),
+    use M(taskstack.aws.tagged_resources_info).
 author:
-  - DevOps project maintainers
+  - DevOps project maintainers (@taskstack)
 options:
   mode:
     description:
@@ -35,15 +36,13 @@ options:
       - V(enforce) adds missing keys of O(required_tags) with their value. Wrong values and
         missing keys without a known value (O(required_keys) only) are not fixed but returned in
         RV(unfixable), and the module then fails.
-      - V(leftovers) ignores the rules and the VPC and lists the resources still tagged with
-        O(tags).
     type: str
-    choices: [audit, enforce, leftovers]
+    choices: [audit, enforce]
     default: audit
   vpc_id:
     description:
       - Id of the project's VPC.
-      - One of O(vpc_id) and O(vpc_filters) is required by V(audit) and V(enforce).
+      - One of O(vpc_id) and O(vpc_filters) is required.
     type: str
   vpc_filters:
     description:
@@ -78,24 +77,11 @@ options:
       - Also check the VPC's main route table and its C(default) security group.
     type: bool
     default: false
-  tags:
-    description:
-      - 'With O(mode=leftovers), the tags (key and value) a resource must carry, all of them, to
-        count as a leftover, for example C({"Project": "devops"}).'
-    type: dict
-  include_tagging_api:
-    description:
-      - With O(mode=leftovers), also ask the Resource Groups Tagging API
-        (C(tag:GetResources)) and EC2 C(DescribeTags) for resources of other types and services.
-        When that API is refused or missing, only a warning is given.
-    type: bool
-    default: true
 notes:
   - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeSubnets), C(ec2:DescribeRouteTables),
     C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups), C(ec2:DescribeInstances),
     C(ec2:DescribeVolumes), C(ec2:DescribeNetworkInterfaces), C(ec2:DescribeKeyPairs);
-    C(ec2:CreateTags) for V(enforce); C(ec2:DescribeTags) and C(tag:GetResources) for
-    V(leftovers)."
+    C(ec2:CreateTags) for V(enforce)."
   - C(ec2_instance) from amazon.aws tags the instance and its volumes but not its network
     interface; tag it (for example with C(amazon.aws.ec2_tag)) or run V(enforce).
   - Supports check mode; with V(enforce) it reports what it would tag in RV(fixed).
@@ -107,7 +93,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Every resource of the stack has Project, Environment and Owner, Environment is known
-  tag_compliance:
+  taskstack.aws.tag_compliance:
     vpc_filters:
       "tag:Project": devops
     key_names: [devops-key]
@@ -119,35 +105,29 @@ EXAMPLES = r"""
       Environment: [dev, staging, prod]
 
 - name: Add the missing Project and Environment tags
-  tag_compliance:
+  taskstack.aws.tag_compliance:
     mode: enforce
     vpc_id: vpc-0123456789abcdef0
     required_tags:
       Project: devops
       Environment: dev
-
-- name: Nothing tagged Project=devops is left after the teardown
-  tag_compliance:
-    mode: leftovers
-    tags:
-      Project: devops
 """
 
 RETURN = r"""
 vpc_id:
   description: The VPC that was checked.
-  returned: with O(mode=audit) and O(mode=enforce)
+  returned: always
   type: str
   sample: vpc-0123456789abcdef0
 resources:
   description: Every resource checked.
-  returned: with O(mode=audit) and O(mode=enforce)
+  returned: always
   type: list
   elements: dict
   sample: [{resource_id: subnet-0123, resource_type: subnet, name: devops-public}]
 violations:
   description: Resources breaking a rule (before any fix with O(mode=enforce)).
-  returned: with O(mode=audit) and O(mode=enforce)
+  returned: always
   type: list
   elements: dict
   contains:
@@ -184,111 +164,25 @@ unfixable:
   returned: with O(mode=enforce)
   type: list
   elements: dict
-leftovers:
-  description: Resources still carrying all of O(tags).
-  returned: with O(mode=leftovers)
-  type: list
-  elements: dict
-  sample: [{resource_id: vpc-0123, resource_type: vpc, name: devops-vpc}]
 """
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from ansible.module_utils.stack_aws import (
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import (
+    LIVE_INSTANCE_STATES,
+    Resource,
+    describe,
+)
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     aws_errors,
-    boto3_tags_to_dict,
     dict_to_boto3_tags,
     dict_to_filters,
-    explain_aws_error,
-    paginate,
     warn,
 )
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-try:  # noqa: SIM105 - Ansible's optional-import idiom
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing boto3
-
-LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
-# A shutting-down instance still exists: after a teardown it is a leftover.
-EXISTING_INSTANCE_STATES = [*LIVE_INSTANCE_STATES, "shutting-down"]
 MAX_LISTED = 10  # violations spelled out in a failure message
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How to list one EC2 resource type."""
-
-    name: str  # EC2 resource type, as DescribeTags spells it
-    operation: str
-    result_key: str
-    id_key: str
-    permission: str
-
-
-KINDS = {
-    kind.name: kind
-    for kind in (
-        Kind("vpc", "describe_vpcs", "Vpcs", "VpcId", "ec2:DescribeVpcs"),
-        Kind("subnet", "describe_subnets", "Subnets", "SubnetId", "ec2:DescribeSubnets"),
-        Kind(
-            "route-table",
-            "describe_route_tables",
-            "RouteTables",
-            "RouteTableId",
-            "ec2:DescribeRouteTables",
-        ),
-        Kind(
-            "internet-gateway",
-            "describe_internet_gateways",
-            "InternetGateways",
-            "InternetGatewayId",
-            "ec2:DescribeInternetGateways",
-        ),
-        Kind(
-            "security-group",
-            "describe_security_groups",
-            "SecurityGroups",
-            "GroupId",
-            "ec2:DescribeSecurityGroups",
-        ),
-        Kind(
-            "instance", "describe_instances", "Reservations", "InstanceId", "ec2:DescribeInstances"
-        ),
-        Kind("volume", "describe_volumes", "Volumes", "VolumeId", "ec2:DescribeVolumes"),
-        Kind(
-            "network-interface",
-            "describe_network_interfaces",
-            "NetworkInterfaces",
-            "NetworkInterfaceId",
-            "ec2:DescribeNetworkInterfaces",
-        ),
-        Kind("key-pair", "describe_key_pairs", "KeyPairs", "KeyPairId", "ec2:DescribeKeyPairs"),
-    )
-}
-
-
-@dataclass
-class Resource:
-    resource_id: str
-    resource_type: str
-    tags: dict[str, str]
-    name: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def public(self) -> dict[str, Any]:
-        result = {"resource_id": self.resource_id, "resource_type": self.resource_type}
-        if self.name:
-            result["name"] = self.name
-        return result
-
-    def label(self) -> str:
-        """'subnet subnet-0123 (devops-public)' for messages."""
-        suffix = f" ({self.name})" if self.name and self.name != self.resource_id else ""
-        return f"{self.resource_type} {self.resource_id}{suffix}"
 
 
 # ---------------------------------------------------------------- validation (no AWS call)
@@ -312,35 +206,14 @@ def validation_errors(params: dict[str, Any]) -> list[str]:
                 f"{values}: make them agree"
             )
     rules = (params["required_tags"], params["required_keys"], params["allowed_values"])
-    if params["mode"] != "leftovers" and not any(rules):
+    if not any(rules):
         errors.append("no rule given: set required_tags, required_keys or allowed_values")
     if params["vpc_filters"] == {}:
         errors.append("vpc_filters is empty: give at least one filter, e.g. tag:Project")
-    if params["mode"] == "leftovers" and not params["tags"]:
-        errors.append("tags is empty: give the tags that mark the project's resources")
     return errors
 
 
 # ---------------------------------------------------------------- reading EC2
-
-
-def resource_from(kind: Kind, item: dict[str, Any]) -> Resource:
-    tags = boto3_tags_to_dict(item.get("Tags") or item.get("TagSet"))
-    name = tags.get("Name") or item.get("KeyName") or item.get("GroupName")
-    return Resource(item[kind.id_key], kind.name, tags, name, item)
-
-
-def describe(module: AnsibleAWSModule, ec2, kind_name: str, **kwargs: Any) -> list[Resource]:
-    """Every resource of one kind matching the request (instances flattened)."""
-    kind = KINDS[kind_name]
-    with aws_errors(module, f"list {kind.name}s", kind.permission):
-        if kind.name == "key-pair":  # no paginator for DescribeKeyPairs
-            items = ec2.describe_key_pairs(aws_retry=True, **kwargs)[kind.result_key]
-        else:
-            items = paginate(ec2, kind.operation, **kwargs).get(kind.result_key, [])
-    if kind.name == "instance":
-        items = [instance for reservation in items for instance in reservation["Instances"]]
-    return [resource_from(kind, item) for item in items]
 
 
 def find_vpc(module: AnsibleAWSModule, ec2) -> Resource:
@@ -545,86 +418,6 @@ def run_rules(module: AnsibleAWSModule, ec2) -> None:
     module.exit_json(**result)
 
 
-# ---------------------------------------------------------------- leftovers
-
-
-def arn_parts(arn: str) -> tuple[str, str, str]:
-    """(service, type, id) of an ARN: arn:aws:ec2:r:a:vpc/vpc-1 -> (ec2, vpc, vpc-1)."""
-    parts = arn.split(":", 5)
-    service, resource = parts[2], parts[5] if len(parts) > 5 else ""
-    for separator in ("/", ":"):
-        if separator in resource:
-            kind, _, ident = resource.partition(separator)
-            return service, kind, ident
-    return service, service, resource
-
-
-def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
-    """Tagged resources outside the EC2 kinds listed one by one (EIPs, NAT gateways, S3...).
-
-    The kinds listed one by one are skipped here: those lists know which resources still
-    exist, while DescribeTags and the tagging API still show recently terminated instances.
-    """
-    found: dict[str, Resource] = {}
-    try:
-        per_tag = []
-        for key, value in tags.items():
-            filters = [{"Name": "key", "Values": [key]}, {"Name": "value", "Values": [value]}]
-            per_tag.append(paginate(ec2, "describe_tags", Filters=filters).get("Tags", []))
-        ids = set.intersection(*({t["ResourceId"] for t in entries} for entries in per_tag))
-        for entry in per_tag[0]:
-            if entry["ResourceId"] in ids and entry["ResourceType"] not in KINDS:
-                found[entry["ResourceId"]] = Resource(
-                    entry["ResourceId"], entry["ResourceType"], dict(tags)
-                )
-        tagging = aws_client(module, "resourcegroupstaggingapi")
-        filters = [{"Key": key, "Values": [value]} for key, value in tags.items()]
-        mappings = paginate(tagging, "get_resources", TagFilters=filters).get(
-            "ResourceTagMappingList", []
-        )
-    except (ClientError, BotoCoreError) as exc:
-        warn(
-            module,
-            explain_aws_error(
-                exc, "list other tagged resources", "ec2:DescribeTags / tag:GetResources"
-            )
-            + ": only the EC2 types listed one by one were checked",
-        )
-        return list(found.values())
-    for mapping in mappings:
-        service, kind, ident = arn_parts(mapping["ResourceARN"])
-        if service == "ec2" and (kind in KINDS or ident in found):
-            continue
-        tags_found = boto3_tags_to_dict(mapping.get("Tags"))
-        resource_type = kind if service == "ec2" else f"{service}:{kind}"
-        found[ident] = Resource(ident, resource_type, tags_found, tags_found.get("Name"))
-    return list(found.values())
-
-
-def run_leftovers(module: AnsibleAWSModule, ec2) -> None:
-    tags = {str(k): str(v) for k, v in module.params["tags"].items()}
-    tag_filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
-    leftovers: list[Resource] = []
-    for kind in KINDS:
-        filters = list(tag_filters)
-        if kind == "instance":
-            filters.append({"Name": "instance-state-name", "Values": EXISTING_INSTANCE_STATES})
-        leftovers += describe(module, ec2, kind, Filters=filters)
-    if module.params["include_tagging_api"]:
-        leftovers += other_tagged(module, ec2, tags)
-    result = {"changed": False, "leftovers": [r.public() for r in leftovers]}
-    if leftovers:
-        shown = ", ".join(r.label() for r in leftovers[:MAX_LISTED])
-        more = f" and {len(leftovers) - MAX_LISTED} more" if len(leftovers) > MAX_LISTED else ""
-        tag_text = ", ".join(f"{k}={v}" for k, v in tags.items())
-        module.fail_json(
-            msg=f"{len(leftovers)} resource(s) still tagged {tag_text} in {module.region}: "
-            f"{shown}{more}",
-            **result,
-        )
-    module.exit_json(**result)
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -632,7 +425,7 @@ def main() -> None:
     vpc_choice = ("vpc_id", "vpc_filters")
     module = AnsibleAWSModule(
         argument_spec=dict(
-            mode=dict(type="str", default="audit", choices=["audit", "enforce", "leftovers"]),
+            mode=dict(type="str", default="audit", choices=["audit", "enforce"]),
             vpc_id=dict(type="str"),
             vpc_filters=dict(type="dict"),
             required_tags=dict(type="dict"),
@@ -640,26 +433,19 @@ def main() -> None:
             allowed_values=dict(type="dict"),
             key_names=dict(type="list", elements="str", default=[], no_log=False),
             include_vpc_defaults=dict(type="bool", default=False),
-            tags=dict(type="dict"),
-            include_tagging_api=dict(type="bool", default=True),
         ),
         mutually_exclusive=[vpc_choice],
+        required_one_of=[vpc_choice],
         required_if=[
-            ("mode", "audit", vpc_choice, True),
-            ("mode", "enforce", vpc_choice, True),
             ("mode", "audit", ("required_tags", "required_keys", "allowed_values"), True),
             ("mode", "enforce", ("required_tags",)),
-            ("mode", "leftovers", ("tags",)),
         ],
         supports_check_mode=True,
     )
     errors = validation_errors(module.params)
     if errors:
         module.fail_json(msg="; ".join(errors))
-    ec2 = aws_client(module, "ec2")
-    if module.params["mode"] == "leftovers":
-        run_leftovers(module, ec2)
-    run_rules(module, ec2)
+    run_rules(module, aws_client(module, "ec2"))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,18 @@ import botocore.client
 import botocore.loaders
 import botocore.session
 import pytest
+from ansible_collections.taskstack.aws.tests.unit.ec2_stack import Stack, build_stack
+from ansible_collections.taskstack.aws.tests.unit.module_runner import REGION
 from botocore.exceptions import ClientError
-from module_harness import REGION, ROOT
 from moto import mock_aws
 
+# The emulator's model of the Budgets calls moto lacks (embedded/budgets.py), the same one the
+# emulator server runs. The collection as built leaves embedded/ out: tests/tools/ansible-test.sh
+# puts the file beside this one for `ansible-test units`.
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "embedded"))
-import budgets as embedded_budgets  # embedded/ is not a package: found through sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import budgets as embedded_budgets  # noqa: E402 - found through sys.path (not a package)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -80,6 +86,12 @@ def aws():
 @pytest.fixture
 def ec2(aws):
     return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def stack(ec2) -> Stack:
+    """A compliant project stack, plus untagged resources in the default VPC and another VPC."""
+    return build_stack(ec2)
 
 
 @pytest.fixture

@@ -9,14 +9,16 @@ hosts" and a run that blames PROJECT_NAME.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 
 import pytest
 from ansible.module_utils import _internal
-from ansible.module_utils.stack_aws import BAD_CREDENTIAL_CODES, EXPIRED_CREDENTIAL_CODES
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    BAD_CREDENTIAL_CODES,
+    EXPIRED_CREDENTIAL_CODES,
+)
 from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
@@ -29,29 +31,23 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSOTokenLoadError,
 )
-from module_harness import ROOT
 
-PLUGIN_FILE = ROOT / "plugins" / "inventory" / "aws_ec2_or_empty.py"
 SOURCE = "/project/inventory/aws_ec2.yml"
 HIDDEN_PREFIX = f"{SOURCE}: no hosts, AWS could not be asked: "
 
 
 @pytest.fixture
 def plugin_module() -> Iterator[ModuleType]:
-    """plugins/inventory/aws_ec2_or_empty.py (the folder is not a package).
+    """taskstack.aws.aws_ec2_or_empty.
 
     Importing it imports ansible-core's controller code, which from then on sends the warnings
     of modules run in process to the display instead of their result: the flag is put back
     after each test, so the module tests that read ``warnings`` still see them.
     """
     was_controller = _internal.is_controller
-    name = "project_inventory_aws_ec2_or_empty"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PLUGIN_FILE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    yield sys.modules[name]
+    yield importlib.import_module(
+        "ansible_collections.taskstack.aws.plugins.inventory.aws_ec2_or_empty"
+    )
     _internal.is_controller = was_controller
 
 
@@ -148,9 +144,3 @@ def test_every_other_aws_failure_reaches_ansible_core(
 ):
     with pytest.raises(plugin_module.AnsibleError, match="Failed to describe instances"):
         parse_with(plugin_module, exc, monkeypatch)
-
-
-def test_the_credential_codes_are_those_the_modules_explain(plugin_module: ModuleType):
-    """stack_aws.explain_aws_error says "rejected" or "expired" for exactly these codes."""
-    assert plugin_module.REJECTED_CREDENTIAL_CODES == BAD_CREDENTIAL_CODES
-    assert plugin_module.EXPIRED_CREDENTIAL_CODES == EXPIRED_CREDENTIAL_CODES

@@ -10,16 +10,20 @@ import calendar
 import datetime
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.client import Config
 from botocore.exceptions import ClientError
-from module_harness import ACCOUNT_ID, ROOT
+from moto import mock_aws
 
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "embedded"))
-import budgets as embedded_budgets  # embedded/ is not a package: found through sys.path
+import budgets as embedded_budgets  # noqa: E402 - embedded/ is found through sys.path
+
+ACCOUNT_ID = "123456789012"  # moto's default account
 
 NAME = "devops-monthly"
 EMAIL = "ops@example.com"
@@ -46,6 +50,17 @@ def cost_budget(**extra: Any) -> dict[str, Any]:
         },
         **extra,
     )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    """moto in process with the emulator's Budgets calls installed, as embedded/server.py runs."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    embedded_budgets.install()
+    with mock_aws():
+        yield
 
 
 @pytest.fixture

@@ -2,134 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
-from module_harness import run_module
+from ansible_collections.taskstack.aws.tests.unit.ec2_stack import (
+    STACK_TYPES,
+    TAGS,
+    tag_specs,
+    tags_of,
+)
+from ansible_collections.taskstack.aws.tests.unit.module_runner import run_module
 
-TAGS = {"Project": "devops", "Environment": "dev"}
 RULES = {
     "required_tags": TAGS,
     "allowed_values": {"Environment": ["dev", "staging", "prod"]},
 }
-STACK_TYPES = {
-    "vpc",
-    "subnet",
-    "route-table",
-    "internet-gateway",
-    "security-group",
-    "instance",
-    "volume",
-    "network-interface",
-    "key-pair",
-}
-
-
-def tag_specs(*types: str, tags: dict[str, str] | None = None) -> list[dict]:
-    tags = TAGS if tags is None else tags
-    return [
-        {"ResourceType": t, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        for t in types
-    ]
-
-
-def tags_of(ec2, resource_id: str) -> dict[str, str]:
-    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
-    return {t["Key"]: t["Value"] for t in found}
-
-
-@dataclass
-class Stack:
-    vpc: str
-    subnet: str
-    route_table: str
-    igw: str
-    sg: str
-    instance: str
-    key_pair: str
-    default_subnet: str
-    default_instance: str
-    other_vpc: str
-    other_subnet: str
-
-
-def run_instance(ec2, subnet: str, tags: dict[str, str] | None, **extra) -> str:
-    image = ec2.register_image(
-        Name=f"test-image-{subnet}",
-        RootDeviceName="/dev/sda1",
-        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}],
-    )["ImageId"]
-    specs = tag_specs("instance", "volume", tags=tags) if tags else []
-    kwargs = {"TagSpecifications": specs} if specs else {}
-    return ec2.run_instances(
-        ImageId=image,
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        SubnetId=subnet,
-        **kwargs,
-        **extra,
-    )["Instances"][0]["InstanceId"]
-
-
-def tag_instance_interfaces(ec2, instance: str) -> None:
-    """What the project does after ec2_instance, which does not tag the interface."""
-    enis = ec2.describe_network_interfaces(
-        Filters=[{"Name": "attachment.instance-id", "Values": [instance]}]
-    )["NetworkInterfaces"]
-    ec2.create_tags(
-        Resources=[e["NetworkInterfaceId"] for e in enis],
-        Tags=[{"Key": k, "Value": v} for k, v in TAGS.items()],
-    )
-
-
-@pytest.fixture
-def stack(ec2) -> Stack:
-    """A compliant project stack, plus untagged resources in the default VPC and another VPC."""
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=tag_specs("vpc"))["Vpc"][
-        "VpcId"
-    ]
-    subnet = ec2.create_subnet(
-        VpcId=vpc, CidrBlock="10.0.1.0/24", TagSpecifications=tag_specs("subnet")
-    )["Subnet"]["SubnetId"]
-    igw = ec2.create_internet_gateway(TagSpecifications=tag_specs("internet-gateway"))
-    igw_id = igw["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc)
-    route_table = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag_specs("route-table"))
-    rtb = route_table["RouteTable"]["RouteTableId"]
-    ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
-    sg = ec2.create_security_group(
-        GroupName="devops-web",
-        Description="web",
-        VpcId=vpc,
-        TagSpecifications=tag_specs("security-group"),
-    )["GroupId"]
-    key = ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
-    instance = run_instance(ec2, subnet, TAGS, SecurityGroupIds=[sg])
-    tag_instance_interfaces(ec2, instance)
-
-    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
-    default_subnet = ec2.create_subnet(VpcId=default_vpc["VpcId"], CidrBlock="172.31.200.0/24")
-    default_subnet_id = default_subnet["Subnet"]["SubnetId"]
-    default_instance = run_instance(ec2, default_subnet_id, None)
-
-    other_vpc = ec2.create_vpc(
-        CidrBlock="10.1.0.0/16", TagSpecifications=tag_specs("vpc", tags={"Project": "other"})
-    )["Vpc"]["VpcId"]
-    other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
-    return Stack(
-        vpc,
-        subnet,
-        rtb,
-        igw_id,
-        sg,
-        instance,
-        key["KeyPairId"],
-        default_subnet_id,
-        default_instance,
-        other_vpc,
-        other_subnet,
-    )
 
 
 def audit(**extra) -> dict:
@@ -313,7 +198,14 @@ def test_enforce_adds_missing_keys_but_never_overwrites_a_value(stack, ec2):
 
 
 def test_enforce_never_tags_the_default_or_another_vpc(stack, ec2):
-    enforce()
+    # Something to fix in the project's VPC, so that enforce does tag.
+    subnet = ec2.create_subnet(VpcId=stack.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    assert audit()["failed"] is True
+    fixed = enforce()
+    assert fixed["changed"] is True
+    assert [f["resource_id"] for f in fixed["fixed"]] == [subnet]
+    assert tags_of(ec2, subnet) == TAGS
+    assert audit().get("failed") is not True
     for resource in (stack.default_subnet, stack.default_instance, stack.other_subnet):
         assert tags_of(ec2, resource) == {}
     assert tags_of(ec2, stack.other_vpc) == {"Project": "other"}
@@ -363,47 +255,3 @@ def test_vpc_id_and_filters_are_exclusive(aws):
     )
     assert result["failed"] is True
     assert "mutually exclusive" in result["msg"]
-
-
-# ---------------------------------------------------------------- leftovers
-
-
-def leftovers() -> dict:
-    return run_module("tag_compliance", {"mode": "leftovers", "tags": {"Project": "devops"}})
-
-
-def test_leftovers_lists_the_whole_stack(stack):
-    result = leftovers()
-    assert result["failed"] is True
-    assert {r["resource_type"] for r in result["leftovers"]} == STACK_TYPES
-    assert stack.other_vpc not in {r["resource_id"] for r in result["leftovers"]}
-    assert result["msg"].startswith(
-        f"{len(result['leftovers'])} resource(s) still tagged Project=devops"
-    )
-
-
-def test_leftovers_passes_on_an_empty_account(aws):
-    result = leftovers()
-    assert result.get("failed") is not True
-    assert result["leftovers"] == []
-    assert result["changed"] is False
-
-
-def test_leftovers_finds_one_remaining_resource(ec2):
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    instance = run_instance(ec2, subnet, TAGS)
-    ec2.terminate_instances(InstanceIds=[instance])  # gone, even if its tags still show
-    ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
-    result = leftovers()
-    assert result["failed"] is True
-    assert [(r["resource_type"], r["name"]) for r in result["leftovers"]] == [
-        ("key-pair", "devops-key")
-    ]
-
-
-def test_leftovers_finds_other_types_through_describe_tags(ec2):
-    allocation = ec2.allocate_address(Domain="vpc", TagSpecifications=tag_specs("elastic-ip"))
-    result = leftovers()
-    assert result["failed"] is True
-    assert [r["resource_id"] for r in result["leftovers"]] == [allocation["AllocationId"]]

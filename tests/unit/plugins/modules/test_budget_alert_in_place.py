@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from module_harness import ACCOUNT_ID, run_module
+from ansible_collections.taskstack.aws.tests.unit.module_runner import ACCOUNT_ID, run_module
 
 NAME = "devops-monthly"
 EMAIL = "ops@example.com"

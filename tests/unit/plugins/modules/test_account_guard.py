@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from module_harness import ACCOUNT_ID, REGION, run_module
+from ansible_collections.taskstack.aws.tests.unit.module_runner import (
+    ACCOUNT_ID,
+    REGION,
+    run_module,
+)
 
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT_ID}:root"
 

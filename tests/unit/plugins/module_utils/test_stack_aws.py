@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.stack_aws import (
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.amazon.aws.plugins.module_utils import cloud
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     NO_CREDENTIALS_MSG,
     aws_retry,
     budgets_client,
     explain_aws_error,
     partition_of_region,
 )
-from ansible.module_utils.testing import patch_module_args
-from ansible_collections.amazon.aws.plugins.module_utils import cloud
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 

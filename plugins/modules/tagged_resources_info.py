@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Ansible's layout: DOCUMENTATION, EXAMPLES and RETURN come before the imports.
+# ruff: noqa: E402
+"""List every resource of the region that still carries the project's tags."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tagged_resources_info
+short_description: List the resources of a region that carry all of the given tags
+description:
+  - Lists every resource of the region still carrying all of O(tags), wherever it is (in any
+    VPC or none). After a teardown, an empty list proves nothing of the project is left.
+  - "The EC2 types of a project's stack are listed one by one, so that only resources that still
+    exist count: VPCs, subnets, route tables, internet gateways, security groups, instances that
+    are not terminated (a shutting-down instance still counts), volumes, network interfaces and
+    key pairs."
+  - With O(include_tagging_api=true), EC2 C(DescribeTags) and the Resource Groups Tagging API
+    add the resources of other types and services (Elastic IPs, NAT gateways, S3 buckets...).
+  - Never changes anything, and does not fail because resources are found; the caller decides
+    (see the examples).
+author:
+  - DevOps project maintainers (@taskstack)
+options:
+  tags:
+    description:
+      - 'The tags (key and value) a resource must carry, all of them, to be listed, for example
+        C({"Project": "devops"}).'
+    type: dict
+    required: true
+  include_tagging_api:
+    description:
+      - Also ask EC2 C(DescribeTags) and the Resource Groups Tagging API (C(tag:GetResources))
+        for resources of other types and services. When that API is refused or missing, only a
+        warning is given.
+    type: bool
+    default: true
+notes:
+  - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeSubnets), C(ec2:DescribeRouteTables),
+    C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups), C(ec2:DescribeInstances),
+    C(ec2:DescribeVolumes), C(ec2:DescribeNetworkInterfaces), C(ec2:DescribeKeyPairs);
+    C(ec2:DescribeTags) and C(tag:GetResources) with O(include_tagging_api=true)."
+  - Supports check mode (it changes nothing anyway).
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: List what is still tagged Project=devops
+  taskstack.aws.tagged_resources_info:
+    tags:
+      Project: devops
+  register: left
+
+- name: Fail if anything tagged Project=devops is left after the teardown
+  ansible.builtin.assert:
+    that: left.resources | length == 0
+    fail_msg: "still there: {{ left.resources | map(attribute='resource_id') | join(', ') }}"
+"""
+
+RETURN = r"""
+resources:
+  description: The resources carrying all of O(tags), EC2 types first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    resource_id:
+      description: Id of the resource (C(key-...) id for a key pair, the last part of the ARN for
+        other services).
+      type: str
+    resource_type:
+      description: EC2 resource type, such as C(vpc) or C(elastic-ip); C(<service>:<type>) for
+        other services, such as C(s3:s3).
+      type: str
+    name:
+      description: Its Name tag, key pair name or security group name, when it has one.
+      type: str
+      returned: when it has one
+  sample: [{resource_id: vpc-0123, resource_type: vpc, name: devops-vpc}]
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import (
+    EXISTING_INSTANCE_STATES,
+    KINDS,
+    Resource,
+    describe,
+)
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    aws_client,
+    boto3_tags_to_dict,
+    explain_aws_error,
+    paginate,
+    warn,
+)
+
+try:  # noqa: SIM105 - Ansible's optional-import idiom
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing boto3
+
+
+def arn_parts(arn: str) -> tuple[str, str, str]:
+    """(service, type, id) of an ARN: arn:aws:ec2:r:a:vpc/vpc-1 -> (ec2, vpc, vpc-1)."""
+    parts = arn.split(":", 5)
+    service, resource = parts[2], parts[5] if len(parts) > 5 else ""
+    for separator in ("/", ":"):
+        if separator in resource:
+            kind, _separator, ident = resource.partition(separator)
+            return service, kind, ident
+    return service, service, resource
+
+
+def ec2_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
+    """The stack's EC2 types, listed one by one: only what still exists."""
+    tag_filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+    found: list[Resource] = []
+    for kind in KINDS:
+        filters = list(tag_filters)
+        if kind == "instance":
+            filters.append({"Name": "instance-state-name", "Values": EXISTING_INSTANCE_STATES})
+        found += describe(module, ec2, kind, Filters=filters)
+    return found
+
+
+def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
+    """Tagged resources outside the EC2 kinds listed one by one (EIPs, NAT gateways, S3...).
+
+    The kinds listed one by one are skipped here: those lists know which resources still
+    exist, while DescribeTags and the tagging API still show recently terminated instances.
+    A refusal is a warning, not a failure: the EC2 types of the stack were still checked.
+    """
+    found: dict[str, Resource] = {}
+    try:
+        per_tag = []
+        for key, value in tags.items():
+            filters = [{"Name": "key", "Values": [key]}, {"Name": "value", "Values": [value]}]
+            per_tag.append(paginate(ec2, "describe_tags", Filters=filters).get("Tags", []))
+        ids = set.intersection(*({t["ResourceId"] for t in entries} for entries in per_tag))
+        for entry in per_tag[0]:
+            if entry["ResourceId"] in ids and entry["ResourceType"] not in KINDS:
+                found[entry["ResourceId"]] = Resource(
+                    entry["ResourceId"], entry["ResourceType"], dict(tags)
+                )
+        tagging = aws_client(module, "resourcegroupstaggingapi")
+        filters = [{"Key": key, "Values": [value]} for key, value in tags.items()]
+        mappings = paginate(tagging, "get_resources", TagFilters=filters).get(
+            "ResourceTagMappingList", []
+        )
+    except (ClientError, BotoCoreError) as exc:
+        warn(
+            module,
+            explain_aws_error(
+                exc, "list other tagged resources", "ec2:DescribeTags / tag:GetResources"
+            )
+            + ": only the EC2 types listed one by one were checked",
+        )
+        return list(found.values())
+    for mapping in mappings:
+        service, kind, ident = arn_parts(mapping["ResourceARN"])
+        if service == "ec2" and (kind in KINDS or ident in found):
+            continue
+        tags_found = boto3_tags_to_dict(mapping.get("Tags"))
+        resource_type = kind if service == "ec2" else f"{service}:{kind}"
+        found[ident] = Resource(ident, resource_type, tags_found, tags_found.get("Name"))
+    return list(found.values())
+
+
+def main() -> None:
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            tags=dict(type="dict", required=True),
+            include_tagging_api=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    # Tag values are strings: a value written as a YAML number still matches.
+    tags = {str(key): str(value) for key, value in module.params["tags"].items()}
+    if not tags:
+        module.fail_json(msg="tags is empty: give the tags that mark the project's resources")
+    ec2 = aws_client(module, "ec2")
+    resources = ec2_tagged(module, ec2, tags)
+    if module.params["include_tagging_api"]:
+        resources += other_tagged(module, ec2, tags)
+    module.exit_json(changed=False, resources=[r.public() for r in resources])
+
+
+if __name__ == "__main__":
+    main()

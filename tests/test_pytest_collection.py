@@ -1,0 +1,42 @@
+"""A bare `pytest` leaves out tests/readme (minutes, Docker); naming it runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+README_TEST = "tests/readme/test_readme_commands.py::"
+
+
+def collected(*args: str) -> list[str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # 5: no tests collected, which is what the bare run below must give.
+    assert run.returncode in (0, 5), run.stdout + run.stderr
+    return [line for line in run.stdout.splitlines() if "::" in line]
+
+
+def test_a_bare_run_leaves_the_readme_test_out():
+    # A bare run that looks only at the README's test file name: cheap, and it would find it.
+    assert collected("-o", "python_files=test_readme_commands.py") == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("tests/readme",), ("tests/readme/test_readme_commands.py",), ("tests/readme/",)],
+    ids=["folder", "file", "folder-with-slash"],
+)
+def test_naming_the_readme_test_runs_it(args: tuple[str, ...]):
+    assert any(
+        line.startswith(README_TEST)
+        for line in collected("-o", "python_files=test_readme_commands.py", *args)
+    )
