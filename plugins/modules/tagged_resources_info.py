@@ -62,6 +62,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+region:
+  description: The region that was searched (O(region), or the one module_defaults set).
+  returned: always
+  type: str
+  sample: eu-west-3
 resources:
   description: The resources carrying all of O(tags), EC2 types first.
   returned: always
@@ -186,7 +191,9 @@ def main() -> None:
     resources = ec2_tagged(module, ec2, tags)
     if module.params["include_tagging_api"]:
         resources += other_tagged(module, ec2, tags)
-    module.exit_json(changed=False, resources=[r.public() for r in resources])
+    module.exit_json(
+        changed=False, region=ec2.meta.region_name, resources=[r.public() for r in resources]
+    )
 
 
 if __name__ == "__main__":
