@@ -347,10 +347,17 @@ def report(run: PlaybookRun | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--profile", choices=sorted(set(PROFILES) - {DEMO.name}), default="molecule"
+    ports = ", ".join(
+        f"{p.name} {p.emulator_port}/{p.ssh_port}/{p.http_port}/{p.api_port}"
+        for p in PROFILES.values()
     )
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Ports (emulator/SSH/web/API) of each profile: {ports}.",
+    )
+    # The demo's ports are the user's own: no harness command takes them over.
+    others = sorted(set(PROFILES) - {DEMO.name})
+    parser.add_argument("--profile", choices=others, default="molecule")
     parser.add_argument("command", choices=["up", "site", "playbook", "down", "env"])
     args, rest = parser.parse_known_args(argv)
     stack = Stack.of_profile(args.profile)
