@@ -38,6 +38,8 @@ import harness  # noqa: E402  (embedded/harness.py: the emulator, its environmen
 
 # Away from the defaults (4566, 2222, 8080, 8000) and the test suites' ports.
 PROFILE = harness.PROFILES["bench"]
+WEB_URL = f"{PROFILE.web_url}/"
+API_URL = f"{PROFILE.api_url}/api/tasks"
 # Only what Ansible needs to find this project's files and reach a new host whose key it has
 # never seen; everything else (pipelining, forks, gathering, caching, SSH arguments) is
 # Ansible's default.
@@ -136,14 +138,6 @@ class Stack:
         return self.state_dir / "requests.jsonl"
 
     @property
-    def web_url(self) -> str:
-        return f"{PROFILE.web_url}/"
-
-    @property
-    def api_url(self) -> str:
-        return f"{PROFILE.api_url}/api/tasks"
-
-    @property
     def harness_stack(self) -> harness.Stack:
         server = {
             "EMBEDDED_HOST_CPUS": self.host_cpus,
@@ -182,7 +176,7 @@ class Stack:
             env["ANSIBLE_CONFIG"] = str(config)
         log(f"{label}: ansible-playbook {playbook}" + (" (Ansible's defaults)" if config else ""))
         runner = self.harness_stack.runner
-        poller_context = FirstOk([self.web_url, self.api_url]) if poll else None
+        poller_context = FirstOk([WEB_URL, API_URL]) if poll else None
         with poller_context or contextlib.nullcontext() as poller:
             started = time.time()
             result = runner.playbook(playbook, env=env)
@@ -279,14 +273,14 @@ def load_test(stack: Stack, rates: list[int], seconds: int) -> dict[str, Any]:
     through the machine's docker-proxy) and the host container's own address (no userland
     proxy: the kernel's DNAT into the app's container, as a client reaches an EC2 instance).
     """
-    tasks = seed_tasks(stack.api_url, SEED_TASKS)
+    tasks = seed_tasks(API_URL, SEED_TASKS)
     host = stack.host_container()
     paths = {
-        "published": stack.api_url,
+        "published": API_URL,
         "host_address": f"http://{host_address(host)}:8000/api/tasks",
     }
     log(f"load: {tasks} tasks, warm-up at 50/s")
-    hey(stack.api_url, 50, 5)
+    hey(API_URL, 50, 5)
     results: dict[str, dict[str, Any]] = {name: {} for name in paths}
     for rate in rates:
         for name, url in paths.items():
