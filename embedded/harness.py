@@ -193,9 +193,6 @@ class Emulator:
             return False
         return True
 
-    def host_containers(self) -> list[str]:
-        return host_containers(self.port)
-
     def client(self, service: str, region: str = PROJECT_REGION):
         import boto3  # only the callers that look at AWS resources need it
 
@@ -308,7 +305,6 @@ class Stack:
         return Runner(self.emulator.playbook_environment(**self.extra_env), self.project_state_dir)
 
     def up(self) -> str:
-        self.emulator.state_dir.mkdir(parents=True, exist_ok=True)
         return self.emulator.start()
 
     def site(self, *args: str, env: Mapping[str, str] | None = None) -> PlaybookRun:
