@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +33,13 @@ from benchlib import summary
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
-EMULATOR = [str(VENV_BIN / "python"), str(REPO_ROOT / "embedded" / "emulator.py")]
+sys.path.insert(0, str(REPO_ROOT / "embedded"))
+import harness  # noqa: E402  (embedded/harness.py: the emulator, its environment, the runs)
+
 # Away from the defaults (4566, 2222, 8080, 8000) and the test suites' ports.
-PORTS = {
-    "EMULATOR_PORT": "4606",
-    "EMBEDDED_HOST_SSH_PORT": "2226",
-    "EMBEDDED_HOST_HTTP_PORT": "8084",
-    "EMBEDDED_HOST_API_PORT": "8004",
-}
-HOST_LABEL = "org.taskstack.embedded-host"
+PROFILE = harness.PROFILES["bench"]
+WEB_URL = f"{PROFILE.web_url}/"
+API_URL = f"{PROFILE.api_url}/api/tasks"
 # Only what Ansible needs to find this project's files and reach a new host whose key it has
 # never seen; everything else (pipelining, forks, gathering, caching, SSH arguments) is
 # Ansible's default.
@@ -57,7 +54,7 @@ SEED_TASKS = 100
 
 
 @dataclass
-class PlaybookRun:
+class TimedRun:
     label: str
     returncode: int
     started: float
@@ -135,95 +132,58 @@ class Stack:
     state_dir: Path
     host_cpus: str
     host_memory: str
-    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def request_log(self) -> Path:
         return self.state_dir / "requests.jsonl"
 
     @property
-    def web_url(self) -> str:
-        return f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}/"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_API_PORT']}/api/tasks"
-
-    def base_env(self) -> dict[str, str]:
-        """The caller's environment without any Ansible, AWS or emulator setting of its own."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("ANSIBLE_", "AWS_", "EMBEDDED_", "MOLECULE_", "BENCH_"))
+    def harness_stack(self) -> harness.Stack:
+        server = {
+            "EMBEDDED_HOST_CPUS": self.host_cpus,
+            "EMBEDDED_HOST_MEMORY": self.host_memory,
+            "EMBEDDED_REQUEST_LOG": str(self.request_log),
         }
-        env.update(PORTS)
-        env["ANSIBLE_NOCOLOR"] = "1"
-        return env
-
-    def emulator(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        env = self.base_env()
-        env.update(
-            EMBEDDED_HOST_CPUS=self.host_cpus,
-            EMBEDDED_HOST_MEMORY=self.host_memory,
-            EMBEDDED_REQUEST_LOG=str(self.request_log),
-        )
-        port = PORTS["EMULATOR_PORT"]
-        argv = [*EMULATOR, command, "--port", port, "--state-dir", str(self.state_dir), *extra]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        emulator = harness.Emulator.with_hosts(PROFILE, self.state_dir, server_settings=server)
+        timer = {
+            "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+        }
+        return harness.Stack(emulator, self.state_dir / "project", timer)
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("timing", "logs", "cp"):
             (self.state_dir / sub).mkdir(exist_ok=True)
-        started = self.emulator("start", "--hosts")
-        if started.returncode != 0:
-            raise SystemExit(f"emulator did not start: {started.stderr.strip()}")
-        exports = self.emulator("env")
-        env = self.base_env()
-        for line in exports.stdout.splitlines():
-            if line.startswith("export "):
-                key, _, value = line.removeprefix("export ").partition("=")
-                env[key] = json.loads(value)
-        env.update(
-            AWS_CONFIG_FILE="/dev/null",
-            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-            AWS_EC2_METADATA_DISABLED="true",
-            ANSIBLE_CALLBACK_PLUGINS=str(HERE / "callback_plugins"),
-            ANSIBLE_CALLBACKS_ENABLED="bench_timer",
-        )
-        self.env = env
+        try:
+            self.harness_stack.up()
+        except harness.emulator.EmulatorError as exc:
+            raise SystemExit(f"emulator did not start: {exc}") from exc
 
     def stop(self) -> None:
-        self.emulator("stop")
+        self.harness_stack.emulator.stop()
 
     def playbook(
         self, playbook: str, label: str, config: Path | None = None, poll: bool = False
-    ) -> PlaybookRun:
+    ) -> TimedRun:
         timing = self.state_dir / "timing" / f"{label}.jsonl"
         timing.unlink(missing_ok=True)
-        env = dict(self.env, BENCH_TIMING_FILE=str(timing))
+        env = {"BENCH_TIMING_FILE": str(timing)}
         # Every run starts with cold SSH connections: a master left by the previous run (or by
         # the other configuration) would otherwise be reused and skew the comparison.
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(self.state_dir / "cp" / label)
         if config is not None:
             env["ANSIBLE_CONFIG"] = str(config)
-        command = [
-            str(VENV_BIN / "ansible-playbook"),
-            playbook,
-            "-e",
-            f"project_state_dir={self.state_dir / 'project'}",
-        ]
         log(f"{label}: ansible-playbook {playbook}" + (" (Ansible's defaults)" if config else ""))
-        poller_context = FirstOk([self.web_url, self.api_url]) if poll else None
+        runner = self.harness_stack.runner
+        poller_context = FirstOk([WEB_URL, API_URL]) if poll else None
         with poller_context or contextlib.nullcontext() as poller:
             started = time.time()
-            result = subprocess.run(
-                command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-            )
+            result = runner.playbook(playbook, env=env)
             ended = time.time()
-        (self.state_dir / "logs" / f"{label}.log").write_text(result.stdout + result.stderr)
+        (self.state_dir / "logs" / f"{label}.log").write_text(result.output)
         events = benchlib.read_json_lines(timing)
-        run = PlaybookRun(label, result.returncode, started, ended, events)
+        run = TimedRun(label, result.returncode, started, ended, events)
         if poller is not None and (ok_at := poller.all_ok_at()) is not None:
             run.to_http_200_s = ok_at - started
         log(f"{label}: {run.seconds:.1f} s, rc={run.returncode}")
@@ -232,10 +192,7 @@ class Stack:
         return run
 
     def host_container(self) -> str:
-        listing = docker(
-            "ps", "--quiet", "--filter", f"label={HOST_LABEL}={PORTS['EMULATOR_PORT']}"
-        )
-        ids = listing.split()
+        ids = harness.host_containers(PROFILE.emulator_port)
         if len(ids) != 1:
             raise RuntimeError(f"expected one host container, found {len(ids)}")
         return ids[0]
@@ -316,14 +273,14 @@ def load_test(stack: Stack, rates: list[int], seconds: int) -> dict[str, Any]:
     through the machine's docker-proxy) and the host container's own address (no userland
     proxy: the kernel's DNAT into the app's container, as a client reaches an EC2 instance).
     """
-    tasks = seed_tasks(stack.api_url, SEED_TASKS)
+    tasks = seed_tasks(API_URL, SEED_TASKS)
     host = stack.host_container()
     paths = {
-        "published": stack.api_url,
+        "published": API_URL,
         "host_address": f"http://{host_address(host)}:8000/api/tasks",
     }
     log(f"load: {tasks} tasks, warm-up at 50/s")
-    hey(stack.api_url, 50, 5)
+    hey(API_URL, 50, 5)
     results: dict[str, dict[str, Any]] = {name: {} for name in paths}
     for rate in rates:
         for name, url in paths.items():

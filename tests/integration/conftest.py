@@ -6,19 +6,24 @@ never touched), and every test starts from an empty emulator and an empty key fo
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_testing import Emulator, Runner, free_port, playbook_env_for
+
+# The harness (embedded/harness.py) and the emulator's own module.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "embedded"))
+from harness import Emulator, Runner, free_port
+from stack_testing import playbook_env_for
 
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("emulator"))
-    emu.command("start")
+    emu.start()
     yield emu
-    emu.command("stop")
+    emu.stop()
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +31,17 @@ def iam_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]
     """An emulator of the module's own that enforces IAM policies (emulator.py --enforce-iam):
     the usual fake credentials are its administrator's, other users get what their policies
     allow. Tests reset it before use."""
-    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("iam-emulator"))
-    emu.command("start", "--enforce-iam")
+    emu = Emulator(
+        port=free_port(), state_dir=tmp_path_factory.mktemp("iam-emulator"), enforce_iam=True
+    )
+    emu.start()
     yield emu
-    emu.command("stop")
+    emu.stop()
 
 
 @pytest.fixture
 def fresh_emulator(emulator: Emulator) -> Emulator:
-    emulator.command("reset")
+    emulator.reset()
     return emulator
 
 

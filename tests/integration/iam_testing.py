@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stack_testing import REPO_ROOT, Emulator, PlaybookRun, Runner
+from harness import REPO_ROOT, Emulator, PlaybookRun, Runner
 
 POLICY_FILE = REPO_ROOT / "iam" / "deployer-policy.json"
 DEPLOYER_PLAYBOOK = "playbooks/deployer_iam.yml"

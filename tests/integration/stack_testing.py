@@ -1,25 +1,21 @@
-"""Helpers for the integration tests: the emulator, playbook runs, resource counts."""
+"""What the integration tests check beyond the harness (embedded/harness.py): the project's
+settings for tests, the provisioning phases, resource counts."""
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "embedded"))
 import emulator as embedded_emulator
+from harness import PROJECT_REGION, Emulator, PlaybookRun, Runner
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EMULATOR_SCRIPT = REPO_ROOT / "embedded" / "emulator.py"
-VENV_BIN = Path(sys.executable).parent
-REGION = "eu-west-3"
+REGION = PROJECT_REGION
 PROJECT = "devops"
+# The project every test deploys and its alert address, whatever the developer's shell says.
+TEST_SETTINGS = {
+    "PROJECT_NAME": PROJECT,
+    "AWS_REGION": REGION,
+    "BUDGET_ALERT_EMAIL": embedded_emulator.PLACEHOLDER_ALERT_EMAIL,
+}
 # site.yml up to the host: these tests' emulator makes no host containers, so the phases that
 # run on the instance (wait, configure, deploy, verify) are covered by molecule/default.
 PROVISIONING = (
@@ -28,136 +24,11 @@ PROVISIONING = (
     "playbooks/audit.yml",
     "playbooks/summary.yml",
 )
-RECAP_LINE = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
-    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
-    re.M,
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Emulator:
-    port: int
-    state_dir: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self, name: str, *options: str) -> str:
-        result = subprocess.run(
-            [
-                sys.executable,
-                str(EMULATOR_SCRIPT),
-                name,
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(self.state_dir),
-                *options,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def client(self, service: str, region: str = REGION):
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=self.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-
-@dataclass
-class PlaybookRun:
-    returncode: int
-    output: str
-    stdout: str = ""
-
-    def recap(self) -> dict[str, dict[str, int]]:
-        return {
-            match["host"]: {key: int(match[key]) for key in ("ok", "changed", "failed")}
-            for match in RECAP_LINE.finditer(self.output)
-        }
-
-    @property
-    def changed(self) -> int:
-        return sum(host["changed"] for host in self.recap().values())
-
-    def error_lines(self) -> list[str]:
-        """The messages of failed tasks ("msg: ..." lines of the yaml callback)."""
-        return [line.strip() for line in self.output.splitlines() if "msg:" in line]
 
 
 def playbook_env_for(emulator: Emulator) -> dict[str, str]:
     """The environment of a user who ran eval "$(make -s local-env)", and nothing of AWS else."""
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "EMBEDDED_"))
-    }
-    env.update(embedded_emulator.playbook_environment(emulator.port, emulator.state_dir))
-    env.update(
-        # Keep the user's real AWS configuration out of the tests.
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-        ANSIBLE_NOCOLOR="1",
-        AWS_EC2_METADATA_DISABLED="true",
-        BUDGET_ALERT_EMAIL="billing-alerts@example.com",
-        PROJECT_NAME=PROJECT,
-        AWS_REGION=REGION,
-    )
-    return env
-
-
-@dataclass
-class Runner:
-    """Runs playbooks and ansible commands from the project root, as a user would."""
-
-    env: dict[str, str]
-    state_dir: Path
-
-    def command(
-        self,
-        tool: str,
-        *args: str,
-        env: dict[str, str] | None = None,
-        interleaved: bool = False,
-    ) -> PlaybookRun:
-        """``interleaved``: output is stdout and stderr in the order a terminal shows them
-        (warnings and errors go to stderr); otherwise stdout, then stderr."""
-        result = subprocess.run(
-            [str(VENV_BIN / tool), *args, "-e", f"project_state_dir={self.state_dir}"],
-            cwd=REPO_ROOT,
-            env={**self.env, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if interleaved else subprocess.PIPE,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-        if interleaved:
-            return PlaybookRun(result.returncode, result.stdout)
-        return PlaybookRun(result.returncode, result.stdout + result.stderr, result.stdout)
-
-    def playbook(
-        self,
-        playbook: str,
-        *args: str,
-        env: dict[str, str] | None = None,
-        interleaved: bool = False,
-    ) -> PlaybookRun:
-        return self.command("ansible-playbook", playbook, *args, env=env, interleaved=interleaved)
+    return emulator.playbook_environment(**TEST_SETTINGS)
 
 
 def project_filter(project: str = PROJECT) -> list[dict]:
@@ -196,7 +67,7 @@ def count_project_resources(ec2_client) -> dict[str, int]:
 
 def provision_once(emulator: Emulator, state_dir: Path) -> tuple[Runner, PlaybookRun]:
     """A fresh emulator and one run of the provisioning phases, for tests that share it."""
-    emulator.command("reset")
+    emulator.reset()
     runner = Runner(playbook_env_for(emulator), state_dir)
     run = runner.playbook(*PROVISIONING)
     assert run.returncode == 0, run.output[-3000:]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from stack_testing import Emulator, Runner, project_filter, provision_once
+from harness import Emulator, Runner
+from stack_testing import project_filter, provision_once
 
 pytestmark = pytest.mark.slow
 

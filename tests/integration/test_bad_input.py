@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from stack_testing import REPO_ROOT, Emulator
+from harness import REPO_ROOT, Emulator
 
 pytestmark = pytest.mark.slow
 

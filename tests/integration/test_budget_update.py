@@ -5,7 +5,7 @@ served by embedded/server.py): UpdateBudget and the subscriber calls, never dele
 from __future__ import annotations
 
 import pytest
-from stack_testing import Emulator, Runner
+from harness import Emulator, Runner
 
 pytestmark = pytest.mark.slow
 

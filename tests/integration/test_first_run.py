@@ -12,14 +12,11 @@ import os
 from pathlib import Path
 
 import pytest
+from harness import VENV_BIN, Emulator, PlaybookRun, Runner
 from stack_testing import (
     NOTHING,
     ONE_OF_EACH,
     PROVISIONING,
-    VENV_BIN,
-    Emulator,
-    PlaybookRun,
-    Runner,
     count_project_resources,
     playbook_env_for,
 )
@@ -196,7 +193,7 @@ def test_a_phase_run_alone_without_credentials_points_at_the_inventory_warning(
 @pytest.fixture
 def iam_runner(iam_emulator: Emulator, state_dir: Path) -> Runner:
     """The emulator that enforces IAM policies, emptied, and its administrator."""
-    iam_emulator.command("reset")
+    iam_emulator.reset()
     return Runner(playbook_env_for(iam_emulator), state_dir)
 
 

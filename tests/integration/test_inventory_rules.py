@@ -18,7 +18,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stack_testing import REGION, REPO_ROOT, Emulator, Runner
+from harness import REPO_ROOT, Emulator, Runner
+from stack_testing import REGION
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import ansible_collections.amazon.aws as amazon_aws
 import pytest
 from botocore import xform_name
+from harness import REPO_ROOT, Emulator, Runner
 from iam_testing import (
     ALWAYS_ALLOWED,
     DEPLOYER,
@@ -32,15 +33,7 @@ from iam_testing import (
     policy_actions,
     without_action,
 )
-from stack_testing import (
-    NOTHING,
-    PROVISIONING,
-    REPO_ROOT,
-    Emulator,
-    Runner,
-    count_project_resources,
-    playbook_env_for,
-)
+from stack_testing import NOTHING, PROVISIONING, count_project_resources, playbook_env_for
 
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
 GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
@@ -116,7 +109,7 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
 @pytest.fixture
 def admin(iam_emulator: Emulator, state_dir: Path) -> Runner:
     """An empty emulator and the emulator's administrator (its usual fake credentials)."""
-    iam_emulator.command("reset")
+    iam_emulator.reset()
     return Runner(playbook_env_for(iam_emulator), state_dir)
 
 

@@ -7,13 +7,11 @@ import stat
 
 import pytest
 import yaml
+from harness import REPO_ROOT, Emulator, Runner
 from stack_testing import (
     ONE_OF_EACH,
     PROJECT,
     PROVISIONING,
-    REPO_ROOT,
-    Emulator,
-    Runner,
     count_project_resources,
     project_filter,
     provision_once,

@@ -14,7 +14,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,94 +21,54 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness
 import pytest
 from stack_testing import (
-    EMULATOR_SCRIPT,
     NOTHING,
     ONE_OF_EACH,
-    REPO_ROOT,
-    VENV_BIN,
-    Emulator,
-    PlaybookRun,
-    Runner,
+    TEST_SETTINGS,
     count_project_resources,
-    playbook_env_for,
     project_filter,
 )
 
 pytestmark = pytest.mark.slow
 
-# Away from the user's demo (4566...), molecule/default (4576...) and test-readme (4586...).
-PORTS = {
-    "EMULATOR_PORT": "4596",
-    "EMBEDDED_HOST_SSH_PORT": "2225",
-    "EMBEDDED_HOST_HTTP_PORT": "8083",
-    "EMBEDDED_HOST_API_PORT": "8003",
-}
-WEB = f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}"
-API = f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_API_PORT']}"
-HOST_LABEL = f"org.taskstack.embedded-host={PORTS['EMULATOR_PORT']}"
+# Its own ports, away from the user's demo and from the other users of the harness.
+PROFILE = harness.PROFILES["resilience"]
+WEB = PROFILE.web_url
+API = PROFILE.api_url
 LIVE = ["pending", "running"]
 
 
 @dataclass
-class Stack:
-    emulator: Emulator
-    runner: Runner
-    state_dir: Path
+class Stack(harness.Stack):
     # Every output of a verbose run, searched for secrets at the end.
     verbose_outputs: list[str] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project_state_dir
 
     @property
     def ec2(self):
         return self.emulator.client("ec2")
 
-    def site(self, *args: str) -> PlaybookRun:
-        run = self.runner.playbook("site.yml", "-vvv", *args)
+    def site(self, *args: str, env: dict[str, str] | None = None) -> harness.PlaybookRun:
+        run = self.runner.playbook("site.yml", "-vvv", *args, env=env)
         self.verbose_outputs.append(run.output)
         return run
 
 
-def emulator_command(name: str, state_dir: Path, *extra: str) -> str:
-    where = ["--port", PORTS["EMULATOR_PORT"], "--state-dir", str(state_dir)]
-    result = subprocess.run(
-        [sys.executable, str(EMULATOR_SCRIPT), name, *where, *extra],
-        env={**os.environ, **PORTS},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def exports_of(shell: str) -> dict[str, str]:
-    """The variables of `emulator.py env`'s export lines."""
-    pairs = (
-        line.removeprefix("export ").partition("=")
-        for line in shell.splitlines()
-        if line.startswith("export ")
-    )
-    return {key: json.loads(value) for key, _, value in pairs}
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    emulator_dir = tmp_path_factory.mktemp("hosted-emulator")
-    emulator_command("start", emulator_dir, "--hosts")
-    emulator = Emulator(port=int(PORTS["EMULATOR_PORT"]), state_dir=emulator_dir)
-    emulator.command("reset")
-    hosts = {
-        key: value
-        for key, value in exports_of(emulator_command("env", emulator_dir)).items()
-        if key.startswith("EMBEDDED_HOST_")
-    }
-    state_dir = tmp_path_factory.mktemp("state")
-    runner = Runner({**playbook_env_for(emulator), **hosts}, state_dir)
+    emulator = harness.Emulator.with_hosts(PROFILE, tmp_path_factory.mktemp("hosted-emulator"))
+    stack = Stack(emulator, tmp_path_factory.mktemp("state"), dict(TEST_SETTINGS))
+    stack.up()
+    emulator.reset()
     try:
-        yield Stack(emulator, runner, state_dir)
+        yield stack
     finally:
-        emulator_command("stop", emulator_dir)
+        emulator.stop()
 
 
 def run_and_kill(
@@ -120,12 +79,11 @@ def run_and_kill(
     A kill, not an interrupt: nothing of Ansible gets to clean up, like a laptop whose battery
     dies. Fails if the playbook ended before the moment came, since nothing was then shown.
     """
-    command = [str(VENV_BIN / "ansible-playbook"), playbook, *args]
-    command += ["-e", f"project_state_dir={stack.state_dir}"]
+    runner = stack.runner
     process = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env=stack.runner.env,
+        runner.argv("ansible-playbook", playbook, *args),
+        cwd=harness.REPO_ROOT,
+        env=runner.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -179,13 +137,7 @@ def instance_terminating(stack: Stack) -> Callable[[list[str]], bool]:
 
 
 def host_containers() -> list[str]:
-    result = subprocess.run(
-        ["docker", "ps", "-a", "-q", "--filter", f"label={HOST_LABEL}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.split()
+    return harness.host_containers(PROFILE.emulator_port)
 
 
 def the_host() -> str:
@@ -236,7 +188,7 @@ def add_task(title: str) -> None:
 def test_teardown_after_a_run_killed_once_the_vpc_exists_leaves_nothing(stack: Stack):
     run_and_kill(stack, "site.yml", vpc_exists(stack), "-vvv")
 
-    teardown = stack.runner.playbook("teardown.yml")
+    teardown = stack.teardown()  # and the host container check, as `make destroy`
     assert teardown.returncode == 0, teardown.output[-3000:]
     assert count_project_resources(stack.ec2) == NOTHING
     vpcs = stack.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])
@@ -348,7 +300,7 @@ def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
     run_and_kill(stack, "teardown.yml", instance_terminating(stack))
     assert count_project_resources(stack.ec2)["vpc"] == 1, "killed too late to show anything"
 
-    teardown = stack.runner.playbook("teardown.yml")
+    teardown = stack.teardown()  # and the host container check, as `make destroy`
     assert teardown.returncode == 0, teardown.output[-3000:]
     assert count_project_resources(stack.ec2) == NOTHING
     assert host_containers() == []

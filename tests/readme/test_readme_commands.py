@@ -11,18 +11,17 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PORTS = {
-    "EMULATOR_PORT": "4586",
-    "EMBEDDED_HOST_SSH_PORT": "2224",
-    "EMBEDDED_HOST_HTTP_PORT": "8082",
-    "EMBEDDED_HOST_API_PORT": "8002",
-}
+sys.path.insert(0, str(REPO_ROOT / "embedded"))
+import harness  # noqa: E402  (embedded/harness.py: the port map)
+
+PROFILE = harness.PROFILES["readme"]
 
 
 def new_user_environment() -> dict[str, str]:
@@ -33,7 +32,7 @@ def new_user_environment() -> dict[str, str]:
         if not key.startswith(("AWS_", "ANSIBLE_", "EMBEDDED_", "MOLECULE_", "VIRTUAL_ENV"))
     }
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if ".venv" not in p)
-    return {**env, **PORTS}
+    return {**env, **PROFILE.make_environment()}
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -41,26 +40,9 @@ def get(url: str) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
-def port_open(port: str) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", int(port))) == 0
-
-
-def host_containers() -> list[str]:
-    listing = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "--all",
-            "--quiet",
-            "--filter",
-            f"label=org.taskstack.embedded-host={PORTS['EMULATOR_PORT']}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return listing.stdout.split()
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +73,16 @@ def test_make_demo_ends_with_the_app_answering_and_make_destroy_leaves_nothing(c
     demo = make(clone, "demo")
     try:
         assert demo.returncode == 0, tail(demo)
-        assert f"Web page:  http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}/" in demo.stdout
+        assert f"Web page:  {PROFILE.web_url}/" in demo.stdout
 
-        status, page = get(f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_HTTP_PORT']}/")
+        status, page = get(f"{PROFILE.web_url}/")
         assert status == 200 and b"<title>Task List</title>" in page
-        status, body = get(f"http://127.0.0.1:{PORTS['EMBEDDED_HOST_API_PORT']}/api/tasks")
+        status, body = get(f"{PROFILE.api_url}/api/tasks")
         assert status == 200
         assert {"id": 1, "title": "Apprendre Docker", "done": False} in json.loads(body)
     finally:
         destroy = make(clone, "destroy")
 
     assert destroy.returncode == 0, tail(destroy)
-    assert host_containers() == []
-    assert not port_open(PORTS["EMULATOR_PORT"]), "the emulator still runs after make destroy"
+    assert harness.host_containers(PROFILE.emulator_port) == []
+    assert not port_open(PROFILE.emulator_port), "the emulator still runs after make destroy"

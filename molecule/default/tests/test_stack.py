@@ -7,55 +7,39 @@ collected by the project's plain `pytest` run.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SCENARIO_DIR.parents[1]
-sys.path[:0] = [str(SCENARIO_DIR), str(REPO_ROOT / "tests" / "app"), str(REPO_ROOT / "app" / "api")]
+sys.path[:0] = [
+    str(REPO_ROOT / "embedded"),
+    str(REPO_ROOT / "tests" / "app"),
+    str(REPO_ROOT / "app" / "api"),
+]
 
 # E402 below: these modules are found only through the sys.path entries just added.
-import stack  # noqa: E402  (molecule/default/stack.py)
+import harness  # noqa: E402  (embedded/harness.py)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from taskapp_testing import headless_chromium, http_request  # noqa: E402
 
-WEB = f"http://127.0.0.1:{stack.PORTS['EMBEDDED_HOST_HTTP_PORT']}"
-API = f"http://127.0.0.1:{stack.PORTS['EMBEDDED_HOST_API_PORT']}"
+# The scenario's stack: the emulator and the ports that molecule/default's create step started.
+STACK = harness.Stack.of_profile("molecule")
+WEB = harness.PROFILES["molecule"].web_url
+API = harness.PROFILES["molecule"].api_url
 SEED = {"id": 1, "title": "Apprendre Docker", "done": False}
-
-
-def aws(service: str, region: str = "eu-west-3"):
-    env = stack.stack_environment()
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def titles(base_url: str) -> list[str]:
     response = http_request(f"{base_url}/api/tasks")
     assert response.status == 200
     return [task["title"] for task in response.json()]
-
-
-def run_playbook(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCENARIO_DIR / "stack.py"), "playbook", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_the_page_answers_on_the_published_web_port():
@@ -71,10 +55,10 @@ def test_the_seed_task_is_served_through_both_ports():
 
 
 def test_the_tag_audit_is_clean_and_the_budget_exists():
-    audit = run_playbook("playbooks/audit.yml")
+    audit = STACK.runner.playbook("playbooks/audit.yml")
     assert audit.returncode == 0, audit.stdout[-3000:]
     assert "tagging rules: 0 violation(s)" in audit.stdout
-    budget = aws("budgets", "us-east-1").describe_budget(
+    budget = STACK.emulator.client("budgets", "us-east-1").describe_budget(
         AccountId="123456789012", BudgetName="devops-monthly-cost"
     )["Budget"]
     assert budget["BudgetLimit"]["Amount"] in ("5", "5.0")
@@ -114,8 +98,8 @@ def test_data_survives_a_rerun_of_site_with_an_app_change(tmp_path: Path):
     marker = f"<!-- app version {uuid.uuid4().hex[:8]} -->"
     page.write_text(page.read_text() + marker + "\n")
 
-    rerun = stack.playbook("site.yml", "-e", f"app_deploy_local_source={changed_app}")
-    assert rerun == 0
+    rerun = STACK.site("-e", f"app_deploy_local_source={changed_app}")
+    assert rerun.returncode == 0, rerun.output[-3000:]
 
     deadline = time.monotonic() + 60
     while marker.encode() not in http_request(f"{WEB}/").body and time.monotonic() < deadline:
