@@ -59,7 +59,7 @@ def published_ports_from_env(text: str) -> dict[int, int]:
 class HostSettings:
     """What the embedded hosts look like; every value can be set from the environment."""
 
-    image: str = os.environ.get("EMBEDDED_HOST_IMAGE", "devops-testhost:trixie")
+    image: str = os.environ.get("EMBEDDED_HOST_IMAGE", "taskstack-testhost:trixie")
     bind_address: str = os.environ.get("EMBEDDED_HOST_ADDRESS", "127.0.0.1")
     published_ports: dict[int, int] = field(
         default_factory=lambda: published_ports_from_env(os.environ.get("EMBEDDED_HOST_PORTS", ""))

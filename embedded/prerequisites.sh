@@ -19,7 +19,7 @@ PYTHON="${PYTHON:-python3}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
 CA_BUNDLE="${KIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 DEBIAN_KEYRING="${PREREQ_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
-BASE_IMAGE=devops-debian:trixie  # tests/images/build.sh's first image: needs debootstrap
+BASE_IMAGE=taskstack-debian:trixie  # tests/images/build.sh's first image: needs debootstrap
 # debootstrap and dockerd live in sbin, which a normal user's PATH on Debian leaves out.
 PATH="$PATH:${PREREQ_SBIN_DIRS-/usr/local/sbin:/usr/sbin:/sbin}"
 

@@ -36,7 +36,7 @@ description:
   - Enabled in ansible.cfg (C([inventory] enable_plugins)); the inventory file still names
     C(amazon.aws.aws_ec2) as its plugin, so it works unchanged where this one is not enabled.
 author:
-  - DevOps project maintainers (@taskstack)
+  - taskstack maintainers (@taskstack)
 """
 
 EXAMPLES = r"""

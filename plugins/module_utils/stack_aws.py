@@ -232,7 +232,7 @@ def dict_to_boto3_tags(tags: dict[str, str]) -> list[dict[str, str]]:
 
 
 def dict_to_filters(filters: dict[str, Any]) -> list[dict[str, Any]]:
-    """Ansible-style filters ({'tag:Project': 'devops'}) as EC2 filters (values always lists)."""
+    """Ansible-style filters ({'tag:Project': 'taskstack'}) as EC2 filters (values always lists)."""
     result = []
     for name, value in filters.items():
         values = value if isinstance(value, list) else [value]

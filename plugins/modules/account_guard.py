@@ -20,7 +20,7 @@ description:
     that call is refused, against the regions botocore knows, with a warning.
   - Never changes anything.
 author:
-  - DevOps project maintainers (@taskstack)
+  - taskstack maintainers (@taskstack)
 options:
   allow_root:
     description:

@@ -22,7 +22,7 @@ description:
   - The account id comes from STS C(GetCallerIdentity) unless O(account_id) is given.
   - Values are checked before any call to AWS, a bad one fails with a line saying what to fix.
 author:
-  - DevOps project maintainers (@taskstack)
+  - taskstack maintainers (@taskstack)
 options:
   name:
     description:
@@ -95,21 +95,21 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: Alert by e-mail at 80 % of 5 USD actual spend and 100 % forecast
   taskstack.aws.budget_alert:
-    name: devops-monthly
+    name: taskstack-monthly
     limit: 5
     emails:
       - ops@example.com
 
 - name: Only check that a strict enough budget exists (never creates one)
   taskstack.aws.budget_alert:
-    name: devops-monthly
+    name: taskstack-monthly
     limit: 5
     actual_threshold: 80
     state: audit
 
 - name: Remove the budget
   taskstack.aws.budget_alert:
-    name: devops-monthly
+    name: taskstack-monthly
     state: absent
 """
 
@@ -134,7 +134,7 @@ budget:
           type: list
           elements: str
   sample:
-    name: devops-monthly
+    name: taskstack-monthly
     limit: 5.0
     currency: USD
     time_unit: MONTHLY
@@ -149,7 +149,7 @@ matched_budget:
   description: Name of the budget that passed the audit.
   returned: with O(state=audit), on success
   type: str
-  sample: devops-monthly
+  sample: taskstack-monthly
 account_id:
   description: Account the budget belongs to.
   returned: always

@@ -28,7 +28,7 @@ description:
   - To list what still carries the project's tags anywhere in the region (after a teardown),
     use M(taskstack.aws.tagged_resources_info).
 author:
-  - DevOps project maintainers (@taskstack)
+  - taskstack maintainers (@taskstack)
 options:
   mode:
     description:
@@ -46,7 +46,7 @@ options:
     type: str
   vpc_filters:
     description:
-      - 'EC2 filters finding the project''s VPC, for example C({"tag:Project": "devops"}).'
+      - 'EC2 filters finding the project''s VPC, for example C({"tag:Project": "taskstack"}).'
       - Default VPCs never match. Matching more than one VPC is an error.
     type: dict
   required_tags:
@@ -95,10 +95,10 @@ EXAMPLES = r"""
 - name: Every resource of the stack has Project, Environment and Owner, Environment is known
   taskstack.aws.tag_compliance:
     vpc_filters:
-      "tag:Project": devops
-    key_names: [devops-key]
+      "tag:Project": taskstack
+    key_names: [taskstack-key]
     required_tags:
-      Project: devops
+      Project: taskstack
       Environment: dev
     required_keys: [Owner]
     allowed_values:
@@ -109,7 +109,7 @@ EXAMPLES = r"""
     mode: enforce
     vpc_id: vpc-0123456789abcdef0
     required_tags:
-      Project: devops
+      Project: taskstack
       Environment: dev
 """
 
@@ -124,7 +124,7 @@ resources:
   returned: always
   type: list
   elements: dict
-  sample: [{resource_id: subnet-0123, resource_type: subnet, name: devops-public}]
+  sample: [{resource_id: subnet-0123, resource_type: subnet, name: taskstack-public}]
 violations:
   description: Resources breaking a rule (before any fix with O(mode=enforce)).
   returned: always
@@ -150,7 +150,7 @@ violations:
   sample:
     - resource_id: i-0123
       resource_type: instance
-      name: devops-app
+      name: taskstack-app
       missing_keys: []
       bad_values: {Environment: qa}
 fixed:
@@ -158,7 +158,7 @@ fixed:
   returned: with O(mode=enforce)
   type: list
   elements: dict
-  sample: [{resource_id: subnet-0123, resource_type: subnet, added_tags: {Project: devops}}]
+  sample: [{resource_id: subnet-0123, resource_type: subnet, added_tags: {Project: taskstack}}]
 unfixable:
   description: Violations O(mode=enforce) cannot fix, in the form of RV(violations).
   returned: with O(mode=enforce)

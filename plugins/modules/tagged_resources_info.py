@@ -21,12 +21,12 @@ description:
   - Never changes anything, and does not fail because resources are found; the caller decides
     (see the examples).
 author:
-  - DevOps project maintainers (@taskstack)
+  - taskstack maintainers (@taskstack)
 options:
   tags:
     description:
       - 'The tags (key and value) a resource must carry, all of them, to be listed, for example
-        C({"Project": "devops"}).'
+        C({"Project": "taskstack"}).'
     type: dict
     required: true
   include_tagging_api:
@@ -49,13 +49,13 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: List what is still tagged Project=devops
+- name: List what is still tagged Project=taskstack
   taskstack.aws.tagged_resources_info:
     tags:
-      Project: devops
+      Project: taskstack
   register: left
 
-- name: Fail if anything tagged Project=devops is left after the teardown
+- name: Fail if anything tagged Project=taskstack is left after the teardown
   ansible.builtin.assert:
     that: left.resources | length == 0
     fail_msg: "still there: {{ left.resources | map(attribute='resource_id') | join(', ') }}"
@@ -85,7 +85,7 @@ resources:
       description: Its Name tag, key pair name or security group name, when it has one.
       type: str
       returned: when it has one
-  sample: [{resource_id: vpc-0123, resource_type: vpc, name: devops-vpc}]
+  sample: [{resource_id: vpc-0123, resource_type: vpc, name: taskstack-vpc}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

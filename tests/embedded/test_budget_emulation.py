@@ -25,7 +25,7 @@ import budgets as embedded_budgets  # noqa: E402 - embedded/ is found through sy
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 
-NAME = "devops-monthly"
+NAME = "taskstack-monthly"
 EMAIL = "ops@example.com"
 ACTUAL_80 = {
     "NotificationType": "ACTUAL",

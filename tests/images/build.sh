@@ -2,8 +2,8 @@
 # Offline image kit for the Molecule scenarios (see README.md beside this file).
 #
 # Builds, without pulling anything:
-#   devops-debian:trixie     debootstrap --variant=minbase trixie, imported (base of the others)
-#   devops-testhost:trixie   systemd + sshd + sudo + python3 + user "ubuntu": the stand-in EC2 host
+#   taskstack-debian:trixie     debootstrap --variant=minbase trixie, imported (base of the others)
+#   taskstack-testhost:trixie   systemd + sshd + sudo + python3 + user "ubuntu": the stand-in EC2 host
 #   localhost/taskstack-kit/python:3.13-slim  stand-ins for the app's base images, from
 #   localhost/taskstack-kit/postgres:17       Debian 13 packages, saved together into
 #   localhost/taskstack-kit/nginx:1.27        $KIT_CACHE_DIR/app-base-images.tar so that the
@@ -41,8 +41,8 @@ CA_BUNDLE="${KIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 KIT_VERSION=1             # bump to force a rebuild of everything after a change in this script
 LABEL=org.taskstack.kit.hash
 
-BASE_IMAGE="devops-debian:$SUITE"
-HOST_IMAGE="devops-testhost:$SUITE"
+BASE_IMAGE="taskstack-debian:$SUITE"
+HOST_IMAGE="taskstack-testhost:$SUITE"
 # The namespace of the app's stand-ins. "localhost/" is a registry part that never leads to
 # Docker Hub: an engine that lacks a stand-in fails to pull it, rather than fetching whatever
 # someone may publish under that name.

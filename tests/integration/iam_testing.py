@@ -13,7 +13,7 @@ from harness import REPO_ROOT, Emulator, PlaybookRun, Runner
 POLICY_FILE = REPO_ROOT / "iam" / "deployer-policy.json"
 DEPLOYER_PLAYBOOK = "playbooks/deployer_iam.yml"
 DEPLOYER_ROLE = "aws_deployer_iam"
-DEPLOYER = "devops-deployer"
+DEPLOYER = "taskstack-deployer"
 # AWS and the emulator answer GetCallerIdentity whatever the policies say: not in the policy.
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 # AWS's own answer (amazon.aws modules show it), or the project's modules' one-line version.

@@ -9,7 +9,7 @@ import emulator as embedded_emulator
 from harness import PROJECT_REGION, Emulator, PlaybookRun, Runner
 
 REGION = PROJECT_REGION
-PROJECT = "devops"
+PROJECT = "taskstack"
 # The project every test deploys and its alert address, whatever the developer's shell says.
 TEST_SETTINGS = {
     "PROJECT_NAME": PROJECT,

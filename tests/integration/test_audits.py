@@ -18,12 +18,12 @@ def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runne
 
 def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, emulator):
     budgets = emulator.client("budgets", region="us-east-1")
-    budget = budgets.describe_budget(AccountId="123456789012", BudgetName="devops-monthly-cost")
+    budget = budgets.describe_budget(AccountId="123456789012", BudgetName="taskstack-monthly-cost")
     assert budget["Budget"]["BudgetLimit"] == {"Amount": "5.0", "Unit": "USD"}
     assert budget["Budget"]["TimeUnit"] == "MONTHLY"
     assert budget["Budget"]["BudgetType"] == "COST"
     notifications = budgets.describe_notifications_for_budget(
-        AccountId="123456789012", BudgetName="devops-monthly-cost"
+        AccountId="123456789012", BudgetName="taskstack-monthly-cost"
     )["Notifications"]
     assert sorted((n["NotificationType"], n["Threshold"]) for n in notifications) == [
         ("ACTUAL", 80.0),
@@ -59,7 +59,7 @@ def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, e
     tags = {
         t["Key"]: t["Value"] for t in ec2.describe_subnets(SubnetIds=[stray])["Subnets"][0]["Tags"]
     }
-    assert tags == {"Project": "devops", "Environment": "dev", "ManagedBy": "ansible"}
+    assert tags == {"Project": "taskstack", "Environment": "dev", "ManagedBy": "ansible"}
 
     again = enforce_tags(stack)
     assert again.returncode == 0, again.output[-3000:]

@@ -252,7 +252,7 @@ def assert_nothing_created(emulator: Emulator) -> None:
     assert vpcs == []
     assert ec2.describe_key_pairs()["KeyPairs"] == []
     assert (
-        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["devops-sg"]}])[
+        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["taskstack-sg"]}])[
             "SecurityGroups"
         ]
         == []
@@ -286,3 +286,18 @@ def test_root_credentials_are_refused(run_playbook, fresh_emulator, root_endpoin
     assert run.returncode != 0
     assert "Refusing the root user of account 123456789012" in error_line(run.output)
     assert_nothing_created(fresh_emulator)
+
+
+@pytest.mark.parametrize("project", ["*", "other-*", "othe?-project"])
+def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(
+    project, run_playbook, fresh_emulator, ec2
+):
+    """EC2 tag filters read * and ? as wildcards: such a name would select other projects."""
+    tags = [{"Key": "Project", "Value": "other-project"}, {"Key": "Name", "Value": "other-vpc"}]
+    vpc = ec2.create_vpc(
+        CidrBlock="10.9.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}]
+    )["Vpc"]["VpcId"]
+    run = run_playbook("teardown.yml", env={"PROJECT_NAME": project})
+    assert run.returncode != 0
+    assert f"project_name='{project}' is not usable" in error_line(run.output)
+    assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]] == [vpc]

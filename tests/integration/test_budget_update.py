@@ -10,7 +10,7 @@ from harness import Emulator, Runner
 pytestmark = pytest.mark.slow
 
 ACCOUNT = "123456789012"
-BUDGET = "devops-monthly-cost"
+BUDGET = "taskstack-monthly-cost"
 TOPIC = {"SubscriptionType": "SNS", "Address": "arn:aws:sns:us-east-1:123456789012:alerts"}
 
 

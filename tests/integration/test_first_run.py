@@ -31,7 +31,7 @@ NO_CREDENTIALS_LINE = (
 CHECK_MODE_LINE = "site.yml cannot run with --check"
 # playbooks/tasks/require_instance.yml, first in every playbook that targets the instance.
 NO_INSTANCE_LINE = (
-    "inventory/aws_ec2.yml finds 0 running instance(s) tagged Project=devops in eu-west-3, "
+    "inventory/aws_ec2.yml finds 0 running instance(s) tagged Project=taskstack in eu-west-3, "
     "expected 1"
 )
 PHASES_ON_THE_INSTANCE = ["playbooks/configure.yml", "playbooks/deploy.yml", "playbooks/verify.yml"]
@@ -137,7 +137,7 @@ def test_check_mode_of_teardown_lists_what_it_would_remove_and_removes_nothing(
     provisioned = runner.playbook(*PROVISIONING)
     assert provisioned.returncode == 0, provisioned.output[-3000:]
     ec2 = fresh_emulator.client("ec2")
-    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["devops"]}])["Vpcs"]
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["taskstack"]}])["Vpcs"]
     vpc_id = vpcs[0]["VpcId"]
 
     run = runner.playbook("teardown.yml", "--check")

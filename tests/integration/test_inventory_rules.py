@@ -65,8 +65,8 @@ def instance(fresh_emulator: Emulator) -> dict:
     ec2 = fresh_emulator.client("ec2")
     image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
     tags = [
-        {"Key": "Name", "Value": "devops-server"},
-        {"Key": "Project", "Value": "devops"},
+        {"Key": "Name", "Value": "taskstack-server"},
+        {"Key": "Project", "Value": "taskstack"},
         {"Key": "Environment", "Value": "dev"},
         {"Key": "ManagedBy", "Value": "ansible"},
     ]

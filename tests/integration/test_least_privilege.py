@@ -61,7 +61,7 @@ def test_policy_is_a_valid_iam_document() -> None:
         assert actions == sorted(set(actions)), f"{statement['Sid']}: sort, no duplicates"
         assert statement["Resource"], statement["Sid"]
         # Nothing in the file is specific to one project or region: the user's tags scope it.
-        assert "devops" not in json.dumps(statement) and "eu-west" not in json.dumps(statement)
+        assert "taskstack" not in json.dumps(statement) and "eu-west" not in json.dumps(statement)
         conditions = statement.get("Condition", {}).get("StringEquals", {})
         if any(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions):
             assert "Condition" not in statement, f"{statement['Sid']}: reads take no condition"

@@ -77,21 +77,21 @@ def test_site_creates_exactly_one_of_each_resource(provisioned, ec2):
 def test_network_has_the_documented_shape(provisioned, ec2):
     (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
     assert vpc["CidrBlock"] == "10.0.0.0/16"
-    assert_tagged(vpc, "devops-vpc")
+    assert_tagged(vpc, "taskstack-vpc")
 
     (subnet,) = ec2.describe_subnets(Filters=project_filter())["Subnets"]
     assert subnet["CidrBlock"] == "10.0.1.0/24"
     assert subnet["VpcId"] == vpc["VpcId"]
     assert subnet["MapPublicIpOnLaunch"] is True
     assert subnet["AvailabilityZone"] == "eu-west-3a"
-    assert_tagged(subnet, "devops-public-subnet")
+    assert_tagged(subnet, "taskstack-public-subnet")
 
     (igw,) = ec2.describe_internet_gateways(Filters=project_filter())["InternetGateways"]
     assert [a["VpcId"] for a in igw["Attachments"]] == [vpc["VpcId"]]
-    assert_tagged(igw, "devops-igw")
+    assert_tagged(igw, "taskstack-igw")
 
     (table,) = ec2.describe_route_tables(Filters=project_filter())["RouteTables"]
-    assert_tagged(table, "devops-public-rt")
+    assert_tagged(table, "taskstack-public-rt")
     default_routes = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
     assert [r["GatewayId"] for r in default_routes] == [igw["InternetGatewayId"]]
     assert [a["SubnetId"] for a in table["Associations"] if not a.get("Main")] == [
@@ -101,7 +101,7 @@ def test_network_has_the_documented_shape(provisioned, ec2):
 
 def test_security_group_opens_ssh_to_the_operator_only(provisioned, ec2):
     (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
-    assert_tagged(group, "devops-sg")
+    assert_tagged(group, "taskstack-sg")
     sources = {
         rule["FromPort"]: sorted(r["CidrIp"] for r in rule["IpRanges"])
         for rule in group["IpPermissions"]
@@ -113,12 +113,12 @@ def test_security_group_opens_ssh_to_the_operator_only(provisioned, ec2):
 def test_key_pair_is_generated_locally_and_private_key_stays_private(provisioned, ec2):
     state_dir = provisioned.state_dir
     (key,) = ec2.describe_key_pairs(Filters=project_filter())["KeyPairs"]
-    assert key["KeyName"] == "devops-key"
-    assert_tagged(key, "devops-key")
-    private_key = state_dir / "keys" / "devops-key"
+    assert key["KeyName"] == "taskstack-key"
+    assert_tagged(key, "taskstack-key")
+    private_key = state_dir / "keys" / "taskstack-key"
     assert stat.S_IMODE(private_key.stat().st_mode) == 0o600
     assert stat.S_IMODE(private_key.parent.stat().st_mode) == 0o700
-    public_key = (state_dir / "keys" / "devops-key.pub").read_text().split()
+    public_key = (state_dir / "keys" / "taskstack-key.pub").read_text().split()
     assert public_key[0] == "ssh-ed25519"
 
 
@@ -126,10 +126,10 @@ def test_instance_is_a_hardened_t3_micro_on_the_newest_ubuntu(provisioned, ec2):
     instance = the_instance(ec2)
     assert instance["InstanceType"] == "t3.micro"
     assert instance["ImageId"] == NEWEST_UBUNTU_AMI
-    assert instance["KeyName"] == "devops-key"
+    assert instance["KeyName"] == "taskstack-key"
     assert instance["MetadataOptions"]["HttpTokens"] == "required"
     assert instance.get("PublicIpAddress")
-    assert_tagged(instance, "devops-server")
+    assert_tagged(instance, "taskstack-server")
     (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
     assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]]
     volume_ids = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
@@ -176,7 +176,7 @@ def test_dynamic_inventory_lists_the_instance_with_connection_settings(provision
     assert listing.returncode == 0, listing.output
     inventory = json.loads(listing.stdout)
     assert inventory["aws_ec2"]["hosts"] == [instance["InstanceId"]]
-    assert instance["InstanceId"] in inventory["project_devops"]["hosts"]
+    assert instance["InstanceId"] in inventory["project_taskstack"]["hosts"]
     assert instance["InstanceId"] in inventory["env_dev"]["hosts"]
     connection = provisioned.command(
         "ansible",
@@ -186,7 +186,7 @@ def test_dynamic_inventory_lists_the_instance_with_connection_settings(provision
         "-a",
         '{"msg": "{{ ansible_host }} {{ ansible_user }} {{ ansible_ssh_private_key_file }}"}',
     )
-    expected = f"{instance['PublicIpAddress']} ubuntu {provisioned.state_dir}/keys/devops-key"
+    expected = f"{instance['PublicIpAddress']} ubuntu {provisioned.state_dir}/keys/taskstack-key"
     assert expected in connection.output
 
 

@@ -27,7 +27,8 @@ class PartialStack:
 
     def vpc(self) -> str:
         return self.ec2.create_vpc(
-            CidrBlock="10.0.0.0/16", TagSpecifications=tag_spec("vpc", "devops-vpc", self.project)
+            CidrBlock="10.0.0.0/16",
+            TagSpecifications=tag_spec("vpc", "taskstack-vpc", self.project),
         )["Vpc"]["VpcId"]
 
     def subnet(self, vpc_id: str) -> str:
@@ -35,12 +36,12 @@ class PartialStack:
             VpcId=vpc_id,
             CidrBlock="10.0.1.0/24",
             AvailabilityZone="eu-west-3a",
-            TagSpecifications=tag_spec("subnet", "devops-public-subnet", self.project),
+            TagSpecifications=tag_spec("subnet", "taskstack-public-subnet", self.project),
         )["Subnet"]["SubnetId"]
 
     def gateway(self, vpc_id: str) -> str:
         igw = self.ec2.create_internet_gateway(
-            TagSpecifications=tag_spec("internet-gateway", "devops-igw", self.project)
+            TagSpecifications=tag_spec("internet-gateway", "taskstack-igw", self.project)
         )["InternetGateway"]["InternetGatewayId"]
         self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
         return igw
@@ -48,7 +49,7 @@ class PartialStack:
     def route_table(self, vpc_id: str, subnet_id: str, igw_id: str) -> str:
         table = self.ec2.create_route_table(
             VpcId=vpc_id,
-            TagSpecifications=tag_spec("route-table", "devops-public-rt", self.project),
+            TagSpecifications=tag_spec("route-table", "taskstack-public-rt", self.project),
         )["RouteTable"]["RouteTableId"]
         self.ec2.create_route(
             RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
@@ -58,15 +59,15 @@ class PartialStack:
 
     def security_group(self, vpc_id: str) -> str:
         return self.ec2.create_security_group(
-            GroupName="devops-sg",
+            GroupName="taskstack-sg",
             Description="test",
             VpcId=vpc_id,
-            TagSpecifications=tag_spec("security-group", "devops-sg", self.project),
+            TagSpecifications=tag_spec("security-group", "taskstack-sg", self.project),
         )["GroupId"]
 
     def key_pair(self) -> None:
         self.ec2.create_key_pair(
-            KeyName=f"{self.project}-key", TagSpecifications=tag_spec("key-pair", "devops-key")
+            KeyName=f"{self.project}-key", TagSpecifications=tag_spec("key-pair", "taskstack-key")
         )
 
     def all_but_the_instance(self) -> str:
@@ -82,7 +83,7 @@ class PartialStack:
 def teardown_passes(run_playbook) -> None:
     run = run_playbook("teardown.yml")
     assert run.returncode == 0, run.output[-3000:]
-    assert "nothing tagged Project=devops is left in eu-west-3" in run.output
+    assert "nothing tagged Project=taskstack is left in eu-west-3" in run.output
 
 
 def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playbook, ec2, state_dir):
@@ -93,7 +94,7 @@ def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playboo
     teardown_passes(run_playbook)
     assert count_project_resources(ec2) == NOTHING
     # The local private key survives unless its removal is asked for.
-    assert (state_dir / "keys" / "devops-key").exists()
+    assert (state_dir / "keys" / "taskstack-key").exists()
 
     again = run_playbook("teardown.yml")
     assert again.returncode == 0, again.output[-3000:]
@@ -133,13 +134,13 @@ def test_teardown_never_touches_other_projects_or_the_default_vpc(run_playbook, 
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):
     keys = state_dir / "keys"
     keys.mkdir()
-    for name in ("devops-key", "devops-key.pub"):
+    for name in ("taskstack-key", "taskstack-key.pub"):
         (keys / name).write_text("test key\n")
 
     teardown_passes(run_playbook)
-    assert (keys / "devops-key").exists()
+    assert (keys / "taskstack-key").exists()
 
     run = run_playbook("teardown.yml", "-e", "aws_teardown_remove_local_key=true")
     assert run.returncode == 0, run.output[-3000:]
-    assert not (keys / "devops-key").exists()
-    assert not (keys / "devops-key.pub").exists()
+    assert not (keys / "taskstack-key").exists()
+    assert not (keys / "taskstack-key.pub").exists()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TAGS = {"Project": "devops", "Environment": "dev"}
+TAGS = {"Project": "taskstack", "Environment": "dev"}
 STACK_TYPES = {
     "vpc",
     "subnet",
@@ -95,12 +95,12 @@ def build_stack(ec2) -> Stack:
     rtb = route_table["RouteTable"]["RouteTableId"]
     ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
     sg = ec2.create_security_group(
-        GroupName="devops-web",
+        GroupName="taskstack-web",
         Description="web",
         VpcId=vpc,
         TagSpecifications=tag_specs("security-group"),
     )["GroupId"]
-    key = ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
+    key = ec2.create_key_pair(KeyName="taskstack-key", TagSpecifications=tag_specs("key-pair"))
     instance = run_instance(ec2, subnet, TAGS, SecurityGroupIds=[sg])
     tag_instance_interfaces(ec2, instance)
 

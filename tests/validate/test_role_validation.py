@@ -143,7 +143,7 @@ CASES: list[Case] = [
     (
         "project-name-the-inventory-does-not-see",
         {"project_name": "other"},
-        "project_name='other' but the inventory looks for 'devops'",
+        "project_name='other' but the inventory looks for 'taskstack'",
     ),
     (
         "environment-outside-the-set",

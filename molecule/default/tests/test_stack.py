@@ -59,7 +59,7 @@ def test_the_tag_audit_is_clean_and_the_budget_exists():
     assert audit.returncode == 0, audit.stdout[-3000:]
     assert "tagging rules: 0 violation(s)" in audit.stdout
     budget = STACK.emulator.client("budgets", "us-east-1").describe_budget(
-        AccountId="123456789012", BudgetName="devops-monthly-cost"
+        AccountId="123456789012", BudgetName="taskstack-monthly-cost"
     )["Budget"]
     assert budget["BudgetLimit"]["Amount"] in ("5", "5.0")
 

@@ -18,14 +18,16 @@ def guard(check_mode: bool = False, **args) -> dict:
 
 
 def test_reports_identity_partition_and_region(aws):
-    boto3.client("iam", region_name="us-east-1").create_account_alias(AccountAlias="devops-sandbox")
+    boto3.client("iam", region_name="us-east-1").create_account_alias(
+        AccountAlias="taskstack-sandbox"
+    )
     result = guard()
     assert result.get("failed") is not True, result.get("msg")
     assert result["changed"] is False
     assert result["account_id"] == ACCOUNT_ID
     assert result["arn"].startswith(f"arn:aws:sts::{ACCOUNT_ID}:")
     assert result["user_id"]
-    assert result["account_alias"] == "devops-sandbox"
+    assert result["account_alias"] == "taskstack-sandbox"
     assert (result["partition"], result["region"]) == ("aws", REGION)
 
 

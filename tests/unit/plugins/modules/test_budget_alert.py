@@ -13,7 +13,7 @@ import boto3
 import pytest
 from ansible_collections.taskstack.aws.tests.unit.module_runner import ACCOUNT_ID, run_module
 
-NAME = "devops-monthly"
+NAME = "taskstack-monthly"
 EMAIL = "ops@example.com"
 
 

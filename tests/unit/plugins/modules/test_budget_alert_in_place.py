@@ -12,7 +12,7 @@ import boto3
 import pytest
 from ansible_collections.taskstack.aws.tests.unit.module_runner import ACCOUNT_ID, run_module
 
-NAME = "devops-monthly"
+NAME = "taskstack-monthly"
 EMAIL = "ops@example.com"
 TOPIC = {"SubscriptionType": "SNS", "Address": "arn:aws:sns:us-east-1:123456789012:alerts"}
 MUTATING = {

@@ -21,7 +21,7 @@ def audit(**extra) -> dict:
     return run_module(
         "tag_compliance",
         dict(
-            {"vpc_filters": {"tag:Project": "devops"}, "key_names": ["devops-key"]},
+            {"vpc_filters": {"tag:Project": "taskstack"}, "key_names": ["taskstack-key"]},
             **RULES,
             **extra,
         ),
@@ -31,7 +31,7 @@ def audit(**extra) -> dict:
 def enforce(check_mode: bool = False, **extra) -> dict:
     return run_module(
         "tag_compliance",
-        dict({"mode": "enforce", "vpc_filters": {"tag:Project": "devops"}}, **RULES, **extra),
+        dict({"mode": "enforce", "vpc_filters": {"tag:Project": "taskstack"}}, **RULES, **extra),
         check_mode=check_mode,
     )
 
@@ -148,7 +148,7 @@ def test_vpc_must_be_found_exactly_once(stack):
 
 
 def test_missing_key_pair_is_a_warning(stack):
-    result = audit(key_names=["devops-key", "gone-key"])
+    result = audit(key_names=["taskstack-key", "gone-key"])
     assert result.get("failed") is not True
     assert "gone-key" in str(result["warnings"])
 
@@ -158,9 +158,9 @@ def test_missing_key_pair_is_a_warning(stack):
 
 def test_enforce_check_mode_then_fix_then_unchanged(stack, ec2):
     subnet = ec2.create_subnet(VpcId=stack.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
-    key_pair = ec2.create_key_pair(KeyName="devops-key-2")["KeyPairId"]
+    key_pair = ec2.create_key_pair(KeyName="taskstack-key-2")["KeyPairId"]
     ec2.create_tags(Resources=[stack.sg], Tags=[{"Key": "Environment", "Value": "prod"}])
-    keys = {"key_names": ["devops-key", "devops-key-2"]}
+    keys = {"key_names": ["taskstack-key", "taskstack-key-2"]}
 
     predicted = enforce(check_mode=True, **keys)
     assert predicted["changed"] is True
@@ -251,7 +251,7 @@ def test_bad_rules_fail_before_any_aws_call(no_aws_calls, args, expected):
 def test_vpc_id_and_filters_are_exclusive(aws):
     result = run_module(
         "tag_compliance",
-        dict({"vpc_id": "vpc-1", "vpc_filters": {"tag:Project": "devops"}}, **RULES),
+        dict({"vpc_id": "vpc-1", "vpc_filters": {"tag:Project": "taskstack"}}, **RULES),
     )
     assert result["failed"] is True
     assert "mutually exclusive" in result["msg"]

@@ -13,7 +13,7 @@ from ansible_collections.taskstack.aws.tests.unit.module_runner import run_modul
 
 def leftovers(check_mode: bool = False) -> dict:
     result = run_module(
-        "tagged_resources_info", {"tags": {"Project": "devops"}}, check_mode=check_mode
+        "tagged_resources_info", {"tags": {"Project": "taskstack"}}, check_mode=check_mode
     )
     # An _info module answers; the caller (roles/aws_teardown/tasks/leftovers.yml) decides.
     assert result.get("failed") is not True, result.get("msg")
@@ -40,10 +40,10 @@ def test_leftovers_finds_one_remaining_resource(ec2):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     instance = run_instance(ec2, subnet, TAGS)
     ec2.terminate_instances(InstanceIds=[instance])  # gone, even if its tags still show
-    ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
+    ec2.create_key_pair(KeyName="taskstack-key", TagSpecifications=tag_specs("key-pair"))
     result = leftovers()
     assert [(r["resource_type"], r["name"]) for r in result["resources"]] == [
-        ("key-pair", "devops-key")
+        ("key-pair", "taskstack-key")
     ]
 
 
@@ -54,7 +54,7 @@ def test_leftovers_finds_other_types_through_describe_tags(ec2):
 
 
 def test_a_refused_tagging_api_is_a_warning(ec2, aws_error):
-    ec2.create_key_pair(KeyName="devops-key", TagSpecifications=tag_specs("key-pair"))
+    ec2.create_key_pair(KeyName="taskstack-key", TagSpecifications=tag_specs("key-pair"))
     aws_error("GetResources", "AccessDeniedException")
     result = leftovers()
     assert [r["resource_type"] for r in result["resources"]] == ["key-pair"]
