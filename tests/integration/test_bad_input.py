@@ -243,6 +243,61 @@ BAD_INPUTS = [
         {"PROJECT_NAME": "My Project!"},
         "project_name='My Project!' is not usable",
     ),
+    # Issue 15: values that used to get through and build a stack.
+    (
+        "ssh-open-to-the-world-in-two-halves",
+        firewall("ssh", cidrs=["0.0.0.0/1", "128.0.0.0/1"]),
+        {},
+        "SSH would be open to the world (0.0.0.0/1, 128.0.0.0/1 on port 22)",
+    ),
+    (
+        "ssh-open-to-a-slash-8",
+        firewall("ssh", cidrs=["10.0.0.0/8"]),
+        {},
+        "SSH would be open to 16777216 addresses",
+    ),
+    (
+        "ssh-cidrs-as-a-string",
+        firewall("ssh", cidrs="203.0.113.7/32"),
+        {},
+        "aws_security_group_rules (rule ssh) must list its networks, like [203.0.113.7/32]",
+    ),
+    (
+        "region-the-inventory-does-not-search",
+        {"aws_region": "us-east-1"},
+        {},
+        "aws_region='us-east-1' but the inventory searches 'eu-west-3'",
+    ),
+    (
+        "extra-tags-as-a-list",
+        {"project_extra_tags": ["Owner=alice"]},
+        {},
+        "project_extra_tags must be a mapping of tag names to values",
+    ),
+    (
+        "tag-key-with-the-reserved-prefix",
+        {"project_extra_tags": {"aws:owner": "alice"}},
+        {},
+        'project_extra_tags has "aws:owner": "alice", which AWS refuses',
+    ),
+    (
+        "tag-value-of-300-characters",
+        {"project_extra_tags": {"Owner": "a" * 300}},
+        {},
+        "values of at most 256",
+    ),
+    (
+        "environment-with-a-newline",
+        {"project_environment": "dev\nprod"},
+        {},
+        "project_environment='dev\\nprod' is not one of dev, staging, prod",
+    ),
+    (
+        "state-folder-that-is-a-file",
+        {"project_state_dir": str(REPO_ROOT / "README.md")},
+        {},
+        f"project_state_dir={REPO_ROOT / 'README.md'} cannot hold the run's files",
+    ),
 ]
 
 
@@ -288,7 +343,7 @@ def test_root_credentials_are_refused(run_playbook, fresh_emulator, root_endpoin
     assert_nothing_created(fresh_emulator)
 
 
-@pytest.mark.parametrize("project", ["*", "other-*", "othe?-project"])
+@pytest.mark.parametrize("project", ["*", "other-*", "othe?-project", ""])
 def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(
     project, run_playbook, fresh_emulator, ec2
 ):

@@ -62,6 +62,42 @@ SECURITY_GROUP_CASES: list[Case] = [
         "SSH would be open to the world",
     ),
     ("ssh-from-one-address", firewall(ssh={"cidrs": ["203.0.113.7/32"]}), None),
+    (
+        "ssh-open-to-the-world-in-two-halves",
+        firewall(ssh={"cidrs": ["0.0.0.0/1", "128.0.0.0/1"]}),
+        "SSH would be open to the world (0.0.0.0/1, 128.0.0.0/1 on port 22)",
+    ),
+    (
+        "ssh-open-to-a-slash-8",
+        firewall(ssh={"cidrs": ["10.0.0.0/8"]}),
+        "SSH would be open to 16777216 addresses (10.0.0.0/8 on port 22), more than"
+        " aws_security_group_ssh_max_addresses=256",
+    ),
+    (
+        "ssh-open-to-two-small-networks-too-many-together",
+        firewall(ssh={"cidrs": ["203.0.113.0/24", "198.51.100.0/25"]}),
+        "SSH would be open to 384 addresses",
+    ),
+    ("ssh-open-to-an-office-slash-24", firewall(ssh={"cidrs": ["203.0.113.0/24"]}), None),
+    (
+        "ssh-open-to-a-slash-16-with-a-larger-limit",
+        {
+            **firewall(ssh={"cidrs": ["10.1.0.0/16"]}),
+            "aws_security_group_ssh_max_addresses": 65536,
+        },
+        None,
+    ),
+    (
+        "ssh-cidrs-as-a-string",
+        firewall(ssh={"cidrs": "203.0.113.7/32"}),
+        "aws_security_group_rules (rule ssh) must list its networks, like [203.0.113.7/32]:"
+        ' got "203.0.113.7/32".',
+    ),
+    (
+        "operator-cidrs-as-a-string",
+        {"aws_security_group_operator_cidrs": "203.0.113.7/32"},
+        "aws_security_group_operator_cidrs must list its networks",
+    ),
     ("duplicated-port", firewall(api={"port": 80}), "ports must be distinct"),
     ("port-of-ssh", firewall(web={"port": 22}), "ports must be distinct"),
     (
@@ -151,6 +187,57 @@ CASES: list[Case] = [
         "project_environment='qa' is not one of dev, staging, prod",
     ),
     ("environment-in-the-set", {"project_environment": "prod"}, None),
+    (
+        "environment-with-a-newline",
+        {"project_environment": "dev\nprod"},
+        "project_environment='dev\\nprod' is not one of dev, staging, prod",
+    ),
+    (
+        "region-the-inventory-does-not-search",
+        {"aws_region": "us-east-1"},
+        "aws_region='us-east-1' but the inventory searches 'eu-west-3': set AWS_REGION=us-east-1",
+    ),
+    (
+        "extra-tags-as-a-list",
+        {"project_extra_tags": ["Owner=alice"]},
+        "project_extra_tags must be a mapping of tag names to values, like"
+        ' {"Owner": "alice", "CostCenter": "42"}: got ["Owner=alice"].',
+    ),
+    ("extra-tags", {"project_extra_tags": {"Owner": "alice", "CostCenter": "42"}}, None),
+    (
+        "extra-tag-with-the-reserved-prefix",
+        {"project_extra_tags": {"aws:owner": "alice"}},
+        'project_extra_tags has "aws:owner": "alice", which AWS refuses',
+    ),
+    (
+        "extra-tag-value-too-long",
+        {"project_extra_tags": {"Owner": "a" * 300}},
+        "which AWS refuses: keys of 1 to 128 characters, not starting with aws:, values of at"
+        " most 256",
+    ),
+    (
+        "extra-tag-replacing-the-project-tag",
+        {"project_extra_tags": {"project": "other"}},
+        "project_extra_tags sets project, but Project, Environment and ManagedBy are the"
+        " project's own",
+    ),
+    (
+        "more-tags-than-aws-allows",
+        {"project_extra_tags": {f"Tag{i}": "x" for i in range(48)}},
+        "project_extra_tags brings the tags to 51: AWS allows 50 per resource",
+    ),
+    (
+        "state-folder-that-is-a-file",
+        {"project_state_dir": str(REPO_ROOT / "README.md")},
+        f"project_state_dir={REPO_ROOT / 'README.md'} cannot hold the run's files:"
+        f" {REPO_ROOT / 'README.md'} is not a folder",
+    ),
+    (
+        "key-folder-inside-a-file",
+        {"aws_key_pair_dir": str(REPO_ROOT / "README.md" / "keys")},
+        f"aws_key_pair_dir={REPO_ROOT / 'README.md' / 'keys'} cannot hold the run's files:"
+        f" {REPO_ROOT / 'README.md'} is not a writable folder",
+    ),
     # aws_network
     (
         "malformed-vpc-cidr",
