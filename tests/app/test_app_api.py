@@ -263,21 +263,45 @@ MALFORMED_JSON = {
     "single quotes": b"{'title': 'x'}",
     "trailing comma": b'{"title": "x",}',
     "not utf-8": b'{"title": "\xff\xfe"}',
+    "random bytes": b"d\xc3]\x1b\x9a\xd1\xa3",
+    "nested too deep": b"[" * 100_000 + b"]" * 100_000,
     "empty body": b"",
 }
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 @pytest.mark.parametrize("body", MALFORMED_JSON.values(), ids=MALFORMED_JSON.keys())
-def test_malformed_json_is_a_client_error(client: TestClient, method: str, body: bytes) -> None:
+def test_malformed_json_is_the_documented_422(client: TestClient, method: str, body: bytes) -> None:
+    # One documented answer to a body that is not JSON, whichever way it is not: FastAPI's
+    # own 400 for bytes it cannot even decode is not in the schema.
     path = "/api/tasks" if method == "POST" else "/api/tasks/1"
 
     response = client.request(
         method, path, content=body, headers={"Content-Type": "application/json"}
     )
 
-    assert response.status_code in (400, 422)
+    assert response.status_code == 422
+    assert error_messages(response)
     assert client.get("/api/tasks").json() == [SEED]
+
+
+ALLOWED_METHODS = {
+    "/api/tasks": "GET, POST",
+    "/api/tasks/1": "DELETE, PATCH",
+    "/api/tasks/abc": "DELETE, PATCH",
+    "/api/health": "GET",
+}
+
+
+@pytest.mark.parametrize("method", ["PUT", "OPTIONS", "TRACE"])
+@pytest.mark.parametrize("path", ALLOWED_METHODS.keys())
+def test_405_allow_names_every_method_of_the_path(
+    client: TestClient, path: str, method: str
+) -> None:
+    response = client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == ALLOWED_METHODS[path]
 
 
 def test_body_without_json_content_type_is_rejected(client: TestClient) -> None:

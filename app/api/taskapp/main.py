@@ -15,8 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from taskapp.config import DatabaseSettings
 from taskapp.db import Database, DatabaseUnavailable
@@ -28,6 +31,14 @@ log = logging.getLogger(__name__)
 OPENAPI_URL = "/api/openapi.json"
 _NOT_FOUND = {404: {"model": ErrorMessage, "description": "No task with this id"}}
 _UNAVAILABLE = {503: {"model": ErrorMessage, "description": "The database is unreachable"}}
+# The health check answers 503 with its own body, not the error message of the other calls.
+_HEALTH_DOWN = {503: {"model": Health, "description": "The database is unreachable"}}
+# What FastAPI's own 422 says of a body that is not JSON, for the bodies it answers 400 to.
+_UNREADABLE_BODY = {
+    "type": "json_invalid",
+    "loc": ["body"],
+    "msg": "the body must be JSON text encoded in UTF-8",
+}
 
 
 class TaskNotFound(Exception):
@@ -101,7 +112,7 @@ def _add_routes(app: FastAPI) -> None:
             raise TaskNotFound
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @app.get("/api/health", tags=["health"])
+    @app.get("/api/health", responses=_HEALTH_DOWN, tags=["health"])
     def health(request: Request) -> Health:
         """200 when the database answers, 503 otherwise."""
         request.app.state.database.ping()
@@ -134,6 +145,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         ]
         return AsciiJSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        if error.status_code == status.HTTP_400_BAD_REQUEST:
+            # FastAPI's 400 for a body it cannot even decode (bytes that are not UTF-8, JSON
+            # nested too deep): the schema documents one answer to a bad body, the 422.
+            return AsciiJSONResponse({"detail": [_UNREADABLE_BODY]}, status_code=422)
+        if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            error = HTTPException(
+                error.status_code,
+                error.detail,
+                headers={**(error.headers or {}), "Allow": ", ".join(_allowed_methods(request))},
+            )
+        return await http_exception_handler(request, error)
+
     @app.exception_handler(TaskNotFound)
     async def task_not_found(_: Request, __: Exception) -> JSONResponse:
         return JSONResponse({"detail": "task not found"}, status_code=404)
@@ -146,6 +171,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         else:
             body = {"detail": "database unavailable, try again later"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of every route whose path matches the request's (RFC 9110, 15.5.6).
+
+    FastAPI makes one route per method, and Starlette answers 405 from the first route whose
+    path matches: its Allow would name that route's method alone.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _add_no_store_header(app: FastAPI) -> None:
