@@ -328,3 +328,36 @@ def test_a_type_no_zone_offers_is_refused_in_one_line(own_runner, own_emulator, 
     (line,) = [line for line in run.error_lines() if "aws_network_instance_type" in line]
     assert "No available zone of eu-west-3 offers aws_network_instance_type=t3.nosuch" in line
     assert own_emulator.client("ec2").describe_subnets(Filters=project_filter())["Subnets"] == []
+
+
+KEY_PAIR_ONLY = NETWORK_ONLY.replace("Only the network role", "Only the key pair role").replace(
+    "role: aws_network", "role: aws_key_pair"
+)
+
+
+def test_key_pair_tags_changed_in_aws_are_corrected_without_reimporting(
+    own_runner, own_emulator, tmp_path
+):
+    playbook = tmp_path / "key_pair.yml"
+    playbook.write_text(KEY_PAIR_ONLY)
+    first = own_runner.playbook(str(playbook))
+    assert first.returncode == 0, first.output[-3000:]
+    ec2 = own_emulator.client("ec2")
+    (key,) = ec2.describe_key_pairs(Filters=project_filter())["KeyPairs"]
+    ec2.create_tags(
+        Resources=[key["KeyPairId"]],
+        Tags=[{"Key": "Environment", "Value": "changed"}, {"Key": "Name", "Value": "renamed"}],
+    )
+
+    second = own_runner.playbook(str(playbook))
+    assert second.returncode == 0, second.output[-3000:]
+    assert second.changed == 1, second.recap()
+    (after,) = ec2.describe_key_pairs(KeyNames=["devops-key"])["KeyPairs"]
+    assert_tagged(after, "devops-key")
+    # The same key pair: not deleted and imported again.
+    assert (after["KeyPairId"], after["KeyFingerprint"]) == (
+        key["KeyPairId"],
+        key["KeyFingerprint"],
+    )
+    third = own_runner.playbook(str(playbook))
+    assert third.returncode == 0 and third.changed == 0, third.recap()
