@@ -5,7 +5,8 @@ but it has no UpdateBudget and no subscriber calls, and it matches notifications
 equality without AWS's checks. `install()` patches moto's budgets backend and response class
 (in process for the unit tests, in embedded/server.py for the emulator) so that:
 
-- UpdateBudget replaces the budget, with AWS's validation;
+- UpdateBudget replaces the budget, with AWS's validation: one filter style only (CreateBudget
+  too), no member the Budget data type lacks, none that only AWS sets (HealthStatus);
 - DescribeSubscribersForNotification, CreateSubscriber and DeleteSubscriber exist;
 - CreateNotification, DeleteNotification and DescribeNotificationsForBudget answer
   NotFoundException, DuplicateRecordException and CreationLimitExceededException like AWS.
@@ -46,6 +47,28 @@ OLD_FILTERS = ("CostFilters", "CostTypes")
 # UpdateBudget: "You can change every part of a budget except for the budgetName and the
 # calculatedSpend. When you modify a budget, the calculatedSpend drops to zero".
 NOT_STORED_ON_UPDATE = ("CalculatedSpend", "LastUpdatedTime")
+# Budget.HealthStatus: "The current operational state of a Billing View derived resource", with
+# its own LastUpdatedTime: AWS reports it, a caller cannot set it.
+READ_ONLY_ON_UPDATE = ("HealthStatus",)
+# Members of the Budget data type (botocore's service model lists the same ones): anything else
+# in NewBudget is not part of AWS's API.
+BUDGET_MEMBERS = (
+    "BudgetName",
+    "BudgetLimit",
+    "PlannedBudgetLimits",
+    "CostFilters",
+    "CostTypes",
+    "TimeUnit",
+    "TimePeriod",
+    "CalculatedSpend",
+    "BudgetType",
+    "LastUpdatedTime",
+    "AutoAdjustData",
+    "FilterExpression",
+    "Metrics",
+    "BillingViewArn",
+    "HealthStatus",
+)
 MARKER = "_embedded_budgets_installed"
 # Read before install() replaces it (install() runs once, see MARKER).
 MOTO_CREATE_BUDGET = BudgetsBackend.create_budget
@@ -178,9 +201,33 @@ def check_new_budget(new_budget: Any) -> None:
     limits = ("BudgetLimit", "PlannedBudgetLimits", "AutoAdjustData")
     if new_budget["BudgetType"] in ("COST", "USAGE") and not any(k in new_budget for k in limits):
         raise BudgetMissingLimit()
-    if any(k in new_budget for k in NEW_FILTERS) and any(k in new_budget for k in OLD_FILTERS):
+    check_filter_style(new_budget)
+    check_members(new_budget)
+
+
+def check_filter_style(budget: dict[str, Any]) -> None:
+    """UpdateBudget and CreateBudget: "only one set of filter and metric selections can be
+    present in the syntax at one time"."""
+    if any(k in budget for k in NEW_FILTERS) and any(k in budget for k in OLD_FILTERS):
         raise InvalidParameterException(
-            "Either FilterExpression and Metrics or CostFilters and CostTypes, not both"
+            "Either FilterExpression and Metrics or CostFilters and CostTypes, not both or a "
+            "different combination"
+        )
+
+
+def check_members(new_budget: dict[str, Any]) -> None:
+    """Members that are not the Budget data type's, or that only AWS sets. botocore refuses the
+    unknown ones before sending; other clients (raw HTTP, older SDKs) reach the service."""
+    unknown = sorted(k for k in new_budget if k not in BUDGET_MEMBERS)
+    if unknown:
+        raise InvalidParameterException(
+            f"NewBudget has members the Budget data type does not define: {', '.join(unknown)}"
+        )
+    read_only = sorted(k for k in new_budget if k in READ_ONLY_ON_UPDATE)
+    if read_only:
+        raise InvalidParameterException(
+            f"NewBudget cannot set {', '.join(read_only)}: AWS reports it, remove it from the "
+            "request"
         )
 
 
@@ -214,7 +261,9 @@ def create_budget(
     budget: dict[str, Any],
     notifications: list[dict[str, Any]],
 ) -> None:
-    """CreateBudget with the notification and subscriber limits of CreateNotification."""
+    """CreateBudget with the filter rule and the notification and subscriber limits of
+    CreateNotification."""
+    check_filter_style(budget)
     if len(notifications) > MAX_NOTIFICATIONS:
         raise CreationLimitExceededException(
             f"A budget can have at most {MAX_NOTIFICATIONS} notifications"

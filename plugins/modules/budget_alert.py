@@ -16,6 +16,10 @@ description:
   - O(state=present) creates the budget or brings its limit, notifications and e-mail
     subscribers to what is asked; O(state=absent) deletes it; O(state=audit) only checks that a
     budget at least as strict exists and fails otherwise, never creating anything.
+  - An existing budget is changed in place with C(UpdateBudget), which receives only the
+    fields this module owns (name, limit, time unit and type). Cost filters, cost types or a
+    billing view set on the budget by other means go back to AWS's defaults when the limit
+    changes; the notifications and their SNS subscribers are kept.
   - AWS Budgets is a global service, its endpoint is in C(us-east-1) whatever O(region) says;
     O(endpoint_url), C(AWS_URL) and C(AWS_ENDPOINT_URL) are still honoured, so the module also
     works against a local emulator.
@@ -191,8 +195,6 @@ MODIFY = "budgets:ModifyBudget"
 MAX_EMAILS = 10
 MAX_AUDIT_REASONS = 5  # budgets named in an audit failure, to keep it one readable line
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-# Budget fields AWS fills in itself and refuses (or ignores) in UpdateBudget.
-READ_ONLY_FIELDS = ("CalculatedSpend", "LastUpdatedTime", "BudgetLimit", "PlannedBudgetLimits")
 
 
 # ---------------------------------------------------------------- validation (no AWS call)
@@ -502,17 +504,22 @@ class Present:
             subscribers[key] = self.subscribers.get(key)
         return summarize(self.budget, notifications, subscribers)
 
+    def new_budget(self) -> dict[str, Any]:
+        """UpdateBudget's NewBudget: only what this module sets, never the read answer sent
+        back. That answer can hold both filter styles (CostTypes comes back with the documented
+        defaults even beside FilterExpression and Metrics), which UpdateBudget refuses ("Either
+        FilterExpression and Metrics or CostFilters and CostTypes, not both"), and members only
+        AWS sets (CalculatedSpend, LastUpdatedTime, HealthStatus) or that newer API versions
+        add. Without TimePeriod AWS keeps the period or, for a new time unit, starts one."""
+        return dict(self.budget)
+
     def apply(self) -> None:
         api, name = self.api, self.name
         if self.current is None:
             api.create(self.budget, list(self.wanted.values()), self.emails)
             return
         if self.budget_changes():
-            new_budget = {k: v for k, v in self.current.items() if k not in READ_ONLY_FIELDS}
-            new_budget.update(self.budget)
-            if self.current.get("TimeUnit") != "MONTHLY":
-                new_budget.pop("TimePeriod", None)  # AWS derives the period from the new unit
-            api.update(new_budget)
+            api.update(self.new_budget())
         to_remove, to_add = self.notification_changes()
         for key in to_remove:  # first, so that a moved threshold never exceeds AWS's quota
             api.delete_notification(name, self.have[key])

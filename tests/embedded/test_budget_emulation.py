@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -200,6 +201,69 @@ def test_update_budget_accepts_the_new_filter_style_alone(client, budget):
     )
     client.update_budget(AccountId=ACCOUNT_ID, NewBudget=new)
     assert stored(client)["Metrics"] == ["UnblendedCost"]
+
+
+def test_create_budget_refuses_both_filter_styles(client):
+    # CreateBudget documents the same rule as UpdateBudget
+    both = cost_budget(Metrics=["UnblendedCost"], CostTypes={"IncludeTax": True})
+    message = fails_with(
+        client,
+        "CreateBudget",
+        "InvalidParameterException",
+        lambda: client.create_budget(AccountId=ACCOUNT_ID, Budget=both),
+    )
+    assert "not both" in message
+
+
+def test_a_budget_read_back_is_not_a_valid_new_budget(client, budget):
+    # The read answer of a COST budget carries CostTypes (their documented defaults) even when it
+    # was set up with Metrics: sent back as it is, it mixes both filter styles.
+    client.update_budget(AccountId=ACCOUNT_ID, NewBudget=cost_budget(Metrics=["UnblendedCost"]))
+    read = stored(client)
+    assert "CostTypes" in read and "Metrics" in read
+    echoed = {k: v for k, v in read.items() if k not in embedded_budgets.NOT_STORED_ON_UPDATE}
+    fails_with(
+        client,
+        "UpdateBudget",
+        "InvalidParameterException",
+        lambda: client.update_budget(AccountId=ACCOUNT_ID, NewBudget=echoed),
+    )
+
+
+def test_update_budget_refuses_the_read_only_health_status(client, budget):
+    health = {"Status": "HEALTHY"}
+    message = fails_with(
+        client,
+        "UpdateBudget",
+        "InvalidParameterException",
+        lambda: client.update_budget(
+            AccountId=ACCOUNT_ID, NewBudget=cost_budget(HealthStatus=health)
+        ),
+    )
+    assert "HealthStatus" in message
+
+
+def test_update_budget_refuses_members_aws_does_not_define(client, budget):
+    # botocore cannot even serialize them; a raw HTTP client (here: the body rewritten just
+    # before it is signed) reaches the service with them.
+    def add_member(request, **_kwargs) -> None:
+        body = json.loads(request.body)
+        body["NewBudget"]["Owner"] = "someone"
+        request.data = json.dumps(body).encode()
+
+    client.meta.events.register("before-sign.budgets.UpdateBudget", add_member)
+    message = fails_with(
+        client,
+        "UpdateBudget",
+        "InvalidParameterException",
+        lambda: client.update_budget(AccountId=ACCOUNT_ID, NewBudget=cost_budget()),
+    )
+    assert "Owner" in message
+
+
+def test_the_emulator_knows_every_member_of_botocores_budget(client):
+    members = client.meta.service_model.shape_for("Budget").members
+    assert set(embedded_budgets.BUDGET_MEMBERS) == set(members)
 
 
 def test_update_budget_refuses_a_limit_and_planned_limits(client, budget):

@@ -1,10 +1,19 @@
 """An existing budget changed by a rerun is updated in place on the emulator (embedded/budgets.py
 served by embedded/server.py): UpdateBudget and the subscriber calls, never delete-and-recreate.
+
+Before each change the budget is edited behind the project's back the way an account's owner
+would: filters set in the Budgets console (the new FilterExpression/Metrics style, so that the
+read answer holds both filter styles) and an SNS topic subscribed to the actual-spend alert.
+A recreated budget would lose the topic; an UpdateBudget that sent the read answer back would be
+refused ("Either FilterExpression and Metrics or CostFilters and CostTypes, not both").
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from emulator import PLACEHOLDER_ALERT_EMAIL
 from harness import Emulator, Runner
 
 pytestmark = pytest.mark.slow
@@ -12,6 +21,16 @@ pytestmark = pytest.mark.slow
 ACCOUNT = "123456789012"
 BUDGET = "taskstack-monthly-cost"
 TOPIC = {"SubscriptionType": "SNS", "Address": "arn:aws:sns:us-east-1:123456789012:alerts"}
+CONSOLE_FILTERS = {
+    "FilterExpression": {"Dimensions": {"Key": "REGION", "Values": ["eu-west-3"]}},
+    "Metrics": ["UnblendedCost"],
+}
+EMAIL_ENV = "BUDGET_ALERT_EMAIL"
+
+
+def notifications(budgets) -> dict[str, dict[str, Any]]:
+    found = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=BUDGET)
+    return {n["NotificationType"]: n for n in found["Notifications"]}
 
 
 def addresses(budgets, notification: dict) -> list[str]:
@@ -21,45 +40,59 @@ def addresses(budgets, notification: dict) -> list[str]:
     return sorted(s["Address"] for s in found)
 
 
-def test_limit_threshold_and_e_mail_changes_update_the_budget_in_place(
-    runner: Runner, fresh_emulator: Emulator
+def edit_behind_the_projects_back(budgets) -> None:
+    """Console filters on the budget and an SNS topic on its actual-spend alert."""
+    read = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=BUDGET)["Budget"]
+    kept = ("BudgetName", "BudgetLimit", "TimeUnit", "BudgetType", "TimePeriod")
+    budgets.update_budget(
+        AccountId=ACCOUNT, NewBudget=dict({k: read[k] for k in kept}, **CONSOLE_FILTERS)
+    )
+    budgets.create_subscriber(
+        AccountId=ACCOUNT,
+        BudgetName=BUDGET,
+        Notification=notifications(budgets)["ACTUAL"],
+        Subscriber=TOPIC,
+    )
+
+
+CHANGES = {
+    "limit": (("-e", "aws_budget_limit_usd=7"), {}),
+    # The forecast alert: a new actual threshold would be a new notification, without the topic.
+    "threshold": (("-e", "aws_budget_forecast_threshold_percent=120"), {}),
+    "e-mail": ((), {EMAIL_ENV: "new@example.com"}),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_changed_setting_updates_the_budget_in_place(
+    change: str, runner: Runner, fresh_emulator: Emulator
 ):
     first = runner.playbook("playbooks/preflight.yml")
     assert first.returncode == 0, first.output[-3000:]
     budgets = fresh_emulator.client("budgets", region="us-east-1")
-    (actual,) = [
-        n
-        for n in budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=BUDGET)[
-            "Notifications"
-        ]
-        if n["NotificationType"] == "ACTUAL"
-    ]
-    # Added behind the module's back: a recreated budget would lose it.
-    budgets.create_subscriber(
-        AccountId=ACCOUNT, BudgetName=BUDGET, Notification=actual, Subscriber=TOPIC
-    )
+    edit_behind_the_projects_back(budgets)
+    period = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=BUDGET)["Budget"]["TimePeriod"]
 
-    changes = ("-e", "aws_budget_limit_usd=7", "-e", "aws_budget_forecast_threshold_percent=120")
-    env = {"BUDGET_ALERT_EMAIL": "new@example.com"}
-    second = runner.playbook("playbooks/preflight.yml", *changes, env=env)
-    assert second.returncode == 0, second.output[-3000:]
+    extra_vars, env = CHANGES[change]
+    second = runner.playbook("playbooks/preflight.yml", *extra_vars, env=env)
+    assert second.returncode == 0, "\n".join(second.error_lines()) or second.output[-3000:]
     assert second.changed >= 1
 
     budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=BUDGET)["Budget"]
-    assert budget["BudgetLimit"] == {"Amount": "7.0", "Unit": "USD"}
-    notifications = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=BUDGET)[
-        "Notifications"
-    ]
-    assert sorted((n["NotificationType"], n["Threshold"]) for n in notifications) == [
-        ("ACTUAL", 80.0),
-        ("FORECASTED", 120.0),
-    ]
-    for notification in notifications:
-        expected = ["new@example.com"]
-        if notification["NotificationType"] == "ACTUAL":
-            expected = [TOPIC["Address"], "new@example.com"]
-        assert addresses(budgets, notification) == expected
+    limit = "7.0" if change == "limit" else "5.0"
+    assert budget["BudgetLimit"] == {"Amount": limit, "Unit": "USD"}
+    assert budget["TimePeriod"] == period
+    found = notifications(budgets)
+    forecast = 120.0 if change == "threshold" else 100.0
+    assert {kind: n["Threshold"] for kind, n in found.items()} == {
+        "ACTUAL": 80.0,
+        "FORECASTED": forecast,
+    }
+    email = env.get(EMAIL_ENV, PLACEHOLDER_ALERT_EMAIL)
+    # The topic subscribed behind the project's back is still there: the same budget.
+    assert addresses(budgets, found["ACTUAL"]) == sorted([TOPIC["Address"], email])
+    assert addresses(budgets, found["FORECASTED"]) == [email]
 
-    third = runner.playbook("playbooks/preflight.yml", *changes, env=env)
+    third = runner.playbook("playbooks/preflight.yml", *extra_vars, env=env)
     assert third.returncode == 0, third.output[-3000:]
     assert third.changed == 0, third.output[-3000:]

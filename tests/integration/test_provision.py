@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 
 import pytest
 import yaml
-from harness import REPO_ROOT, Emulator, Runner
+from harness import REPO_ROOT, Emulator, Runner, free_port
 from stack_testing import (
     ONE_OF_EACH,
     PROJECT,
     PROVISIONING,
     count_project_resources,
+    playbook_env_for,
     project_filter,
     provision_once,
 )
@@ -242,3 +244,120 @@ def test_the_summary_costs_the_instance_type_that_runs(provisioned, ec2, instanc
         ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "t3.micro"})
     assert run.returncode == 0, run.output[-3000:]
     assert cost_line in run.output, run.output[-2500:]
+
+
+# ---------------------------------------------------------------- zone and CPU credits
+# On an emulator of their own: these runs change the instance type, which the shared stack's
+# tests above must not see.
+
+NETWORK_ONLY = """\
+- name: Only the network role, as provision.yml runs it
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/taskstack.aws.aws:
+      region: "{{ aws_region }}"
+  roles:
+    - role: aws_network
+"""
+# In moto's offerings data, like in AWS's, c6id is not offered in eu-west-3a.
+NOT_IN_THE_FIRST_ZONE = "c6id.large"
+
+
+@pytest.fixture(scope="module")
+def own_emulator(tmp_path_factory: pytest.TempPathFactory):
+    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("zone-emulator"))
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def own_runner(own_emulator: Emulator, tmp_path) -> Runner:
+    own_emulator.reset()
+    state = tmp_path / "state"
+    state.mkdir()
+    return Runner(playbook_env_for(own_emulator), state)
+
+
+@pytest.fixture
+def network_only(tmp_path) -> str:
+    playbook = tmp_path / "network.yml"
+    playbook.write_text(NETWORK_ONLY)
+    return str(playbook)
+
+
+def module_args_of(output: str, key: str) -> list[str]:
+    """The values a module option had in the run (-vvv shows each invocation's module_args)."""
+    return re.findall(rf"^\s+{key}: (.*)$", output, flags=re.MULTILINE)
+
+
+def subnet_zone(emulator: Emulator) -> str:
+    (subnet,) = emulator.client("ec2").describe_subnets(Filters=project_filter())["Subnets"]
+    return subnet["AvailabilityZone"]
+
+
+def test_t_instances_launch_with_standard_cpu_credits(own_runner, own_emulator):
+    run = own_runner.playbook("playbooks/provision.yml", "-vvv")
+    assert run.returncode == 0, run.output[-3000:]
+    assert module_args_of(run.output, "cpu_credit_specification") == ["standard"]
+
+
+def test_the_subnet_goes_to_the_first_zone_that_offers_the_instance_type(own_runner, own_emulator):
+    types = ("-e", f"aws_instance_type={NOT_IN_THE_FIRST_ZONE}")
+    types += ("-e", f"aws_network_instance_type={NOT_IN_THE_FIRST_ZONE}")
+    run = own_runner.playbook("playbooks/provision.yml", *types, "-vvv")
+    assert run.returncode == 0, run.output[-3000:]
+    assert subnet_zone(own_emulator) == "eu-west-3b"
+    # Not a burstable type: no credit option is sent at all.
+    assert module_args_of(run.output, "cpu_credit_specification") == ["null"]
+    again = own_runner.playbook("playbooks/provision.yml", *types)
+    assert again.returncode == 0 and again.changed == 0, again.recap()
+
+
+def test_a_zone_the_user_sets_is_kept(own_runner, own_emulator, network_only):
+    run = own_runner.playbook(network_only, "-e", "aws_network_availability_zone=eu-west-3c")
+    assert run.returncode == 0, run.output[-3000:]
+    assert subnet_zone(own_emulator) == "eu-west-3c"
+
+
+def test_a_type_no_zone_offers_is_refused_in_one_line(own_runner, own_emulator, network_only):
+    run = own_runner.playbook(network_only, "-e", "aws_network_instance_type=t3.nosuch")
+    assert run.returncode != 0
+    (line,) = [line for line in run.error_lines() if "aws_network_instance_type" in line]
+    assert "No available zone of eu-west-3 offers aws_network_instance_type=t3.nosuch" in line
+    assert own_emulator.client("ec2").describe_subnets(Filters=project_filter())["Subnets"] == []
+
+
+KEY_PAIR_ONLY = NETWORK_ONLY.replace("Only the network role", "Only the key pair role").replace(
+    "role: aws_network", "role: aws_key_pair"
+)
+
+
+def test_key_pair_tags_changed_in_aws_are_corrected_without_reimporting(
+    own_runner, own_emulator, tmp_path
+):
+    playbook = tmp_path / "key_pair.yml"
+    playbook.write_text(KEY_PAIR_ONLY)
+    first = own_runner.playbook(str(playbook))
+    assert first.returncode == 0, first.output[-3000:]
+    ec2 = own_emulator.client("ec2")
+    (key,) = ec2.describe_key_pairs(Filters=project_filter())["KeyPairs"]
+    ec2.create_tags(
+        Resources=[key["KeyPairId"]],
+        Tags=[{"Key": "Environment", "Value": "changed"}, {"Key": "Name", "Value": "renamed"}],
+    )
+
+    second = own_runner.playbook(str(playbook))
+    assert second.returncode == 0, second.output[-3000:]
+    assert second.changed == 1, second.recap()
+    (after,) = ec2.describe_key_pairs(KeyNames=["devops-key"])["KeyPairs"]
+    assert_tagged(after, "devops-key")
+    # The same key pair: not deleted and imported again.
+    assert (after["KeyPairId"], after["KeyFingerprint"]) == (
+        key["KeyPairId"],
+        key["KeyFingerprint"],
+    )
+    third = own_runner.playbook(str(playbook))
+    assert third.returncode == 0 and third.changed == 0, third.recap()

@@ -53,34 +53,52 @@ def stored_subscribers() -> dict[str, list[dict[str, str]]]:
     }
 
 
+class Writes(list):
+    """The names of the mutating Budgets operations sent, in order; beside them, the NewBudget
+    of each UpdateBudget."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new_budgets: list[dict[str, Any]] = []
+
+
 @pytest.fixture
-def writes(aws, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The mutating Budgets operations the module sends, in order (recorded before moto)."""
+def writes(aws, monkeypatch: pytest.MonkeyPatch) -> Writes:
+    """The mutating Budgets operations the module sends (recorded before moto)."""
     import botocore.client
 
-    calls: list[str] = []
+    calls = Writes()
     original = botocore.client.BaseClient._make_api_call
 
     def record(self, operation_name, api_params):
         if operation_name in MUTATING:
             calls.append(operation_name)
+        if operation_name == "UpdateBudget":
+            calls.new_budgets.append(api_params["NewBudget"])
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
     return calls
 
 
+# What the Budgets console writes today: the new filter style. The read answer then holds both
+# styles (CostTypes comes back with its documented defaults).
+CONSOLE_FILTERS = {
+    "FilterExpression": {"Dimensions": {"Key": "REGION", "Values": ["eu-west-3"]}},
+    "Metrics": ["UnblendedCost"],
+}
+OWNED = {"BudgetName", "BudgetLimit", "TimeUnit", "BudgetType"}
+
+
 @pytest.fixture
-def managed_budget(writes: list[str]) -> dict[str, Any]:
-    """A budget made by the module, then changed behind its back in what it does not own: the
-    cost types, and an SNS subscriber on the actual-spend alert. Returns the stored budget."""
+def managed_budget(writes: Writes) -> dict[str, Any]:
+    """A budget made by the module, then changed behind its back in what it does not own: its
+    filters, as the console sets them, and an SNS subscriber on the actual-spend alert. Returns
+    the stored budget."""
     run_module("budget_alert", present())
     client = budgets()
-    changed = {
-        k: v for k, v in stored_budget().items() if k not in ("CalculatedSpend", "LastUpdatedTime")
-    }
-    changed["CostTypes"] = dict(changed["CostTypes"], IncludeTax=False, IncludeSupport=False)
-    client.update_budget(AccountId=ACCOUNT_ID, NewBudget=changed)
+    changed = {k: v for k, v in stored_budget().items() if k in OWNED | {"TimePeriod"}}
+    client.update_budget(AccountId=ACCOUNT_ID, NewBudget=dict(changed, **CONSOLE_FILTERS))
     actual = next(
         n
         for n in client.describe_notifications_for_budget(AccountId=ACCOUNT_ID, BudgetName=NAME)[
@@ -92,17 +110,20 @@ def managed_budget(writes: list[str]) -> dict[str, Any]:
         AccountId=ACCOUNT_ID, BudgetName=NAME, Notification=actual, Subscriber=TOPIC
     )
     writes.clear()
+    writes.new_budgets.clear()
     return stored_budget()
 
 
-def test_a_changed_limit_is_one_update_budget_that_keeps_the_rest(managed_budget, writes):
+def test_a_changed_limit_is_one_update_budget_of_the_owned_fields(managed_budget, writes):
+    assert "Metrics" in managed_budget and "CostTypes" in managed_budget  # both styles read
     result = run_module("budget_alert", present(limit=8))
-    assert result["changed"] is True
+    assert result.get("changed") is True, result.get("msg")
     assert result["differences"] == ["limit: 5.0 USD -> 8.0 USD"]
     assert writes == ["UpdateBudget"]  # not deleted and recreated: its history stays
+    assert [set(new) for new in writes.new_budgets] == [OWNED]  # never the read answer echoed
     after = stored_budget()
     assert float(after["BudgetLimit"]["Amount"]) == 8.0
-    for field in ("CostTypes", "TimePeriod", "TimeUnit", "BudgetType"):
+    for field in ("TimePeriod", "TimeUnit", "BudgetType"):
         assert after[field] == managed_budget[field], field
     # notifications and every subscriber, SNS included, are untouched
     assert stored_subscribers()["ACTUAL"] == [
@@ -163,3 +184,28 @@ def test_limit_threshold_and_e_mail_change_together(managed_budget, writes):
         "budget_alert", present(limit=10, forecast_threshold=120, emails=["new@example.com"])
     )
     assert again["changed"] is False
+
+
+def test_members_only_aws_sets_are_never_sent_back(writes, monkeypatch):
+    """A read answer with the members newer API versions add (billing views): HealthStatus is
+    AWS's to set, UpdateBudget refuses it."""
+    import botocore.client
+
+    run_module("budget_alert", present())
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def newer_answer(self, operation_name, api_params):
+        answer = original(self, operation_name, api_params)
+        if operation_name == "DescribeBudget":
+            answer["Budget"].update(
+                BillingViewArn=f"arn:aws:billing::{ACCOUNT_ID}:billingview/primary",
+                HealthStatus={"Status": "HEALTHY"},
+            )
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", newer_answer)
+    result = run_module("budget_alert", present(limit=9))
+    assert result.get("changed") is True, result.get("msg")
+    assert [set(new) for new in writes.new_budgets] == [OWNED]
+    assert float(stored_budget()["BudgetLimit"]["Amount"]) == 9.0

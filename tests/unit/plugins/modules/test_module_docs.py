@@ -6,7 +6,13 @@ import pytest
 import yaml
 from ansible_collections.taskstack.aws.tests.unit.module_runner import load_module
 
-MODULES = ["account_guard", "budget_alert", "tag_compliance", "tagged_resources_info"]
+MODULES = [
+    "account_guard",
+    "budget_alert",
+    "instance_type_offerings_info",
+    "tag_compliance",
+    "tagged_resources_info",
+]
 
 
 class SpecCaptured(Exception):
