@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["account_guard", "budget_alert", "tag_compliance", "tagged_resources_info"]
+MODULES = [
+    "account_guard",
+    "budget_alert",
+    "instance_type_offerings_info",
+    "tag_compliance",
+    "tagged_resources_info",
+]
 
 
 def test_the_symlink_is_the_repository():

@@ -18,7 +18,7 @@ description:
   - Never changes anything, and does not fail because no location offers a type; the caller
     decides (see the examples).
 author:
-  - DevOps project maintainers (@taskstack)
+  - taskstack maintainers (@taskstack)
 options:
   instance_types:
     description:

@@ -352,8 +352,8 @@ def test_key_pair_tags_changed_in_aws_are_corrected_without_reimporting(
     second = own_runner.playbook(str(playbook))
     assert second.returncode == 0, second.output[-3000:]
     assert second.changed == 1, second.recap()
-    (after,) = ec2.describe_key_pairs(KeyNames=["devops-key"])["KeyPairs"]
-    assert_tagged(after, "devops-key")
+    (after,) = ec2.describe_key_pairs(KeyNames=["taskstack-key"])["KeyPairs"]
+    assert_tagged(after, "taskstack-key")
     # The same key pair: not deleted and imported again.
     assert (after["KeyPairId"], after["KeyFingerprint"]) == (
         key["KeyPairId"],
