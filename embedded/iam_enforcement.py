@@ -189,15 +189,21 @@ def first(value: Any) -> str:
     return value[0] if isinstance(value, list) else str(value)
 
 
-def request_tags(data: dict[str, Any]) -> dict[str, str]:
-    """Tags an EC2 (query protocol) request puts on resources: TagSpecification.N.Tag.M.Key
-    on Create*/RunInstances/ImportKeyPair, Tag.N.Key on CreateTags and DeleteTags."""
+def request_tags(data: dict[str, Any], resource_type: str = "") -> dict[str, str]:
+    """Tags an EC2 (query protocol) request puts on resources: Tag.N.Key on CreateTags and
+    DeleteTags; TagSpecification.N.Tag.M.Key on Create*/RunInstances/ImportKeyPair, where
+    each new resource is tagged by the specification of its type (every tag when no
+    resource type is given)."""
     tags = {}
     for name, value in data.items():
         if not name.endswith(".Key"):
             continue
         prefix = name[: -len("Key")]
         parts = prefix.split(".")
+        if parts[0] == "TagSpecification" and resource_type:
+            kind = first(data.get(f"TagSpecification.{parts[1]}.ResourceType", ""))
+            if kind != resource_type:
+                continue
         if parts[0] in ("TagSpecification", "Tag"):
             tags[first(value)] = first(data.get(f"{prefix}Value", ""))
     return tags
@@ -220,13 +226,13 @@ class Account:
 
     def resource_tag_id(self, resource_id: str) -> str:
         """Key pairs are named in requests but tagged under their key-... ID."""
-        pair = self.ec2.keypairs.get(resource_id)
+        pair = self.ec2.key_pairs.get(resource_id)
         return pair.id if pair is not None else resource_id
 
     def key_name(self, key_pair_id: str) -> str:
-        for pair in self.ec2.keypairs.values():
+        for pair in self.ec2.key_pairs.values():
             if pair.id == key_pair_id:
-                return pair.name
+                return pair.key_name
         return key_pair_id
 
     def associated_subnet(self, association_id: str) -> str | None:
@@ -273,7 +279,7 @@ def instance_keys(data: dict[str, Any], existing: Any) -> dict[str, Value]:
     if existing is not None:
         return {
             "ec2:instancetype": existing.instance_type,
-            "ec2:metadatahttptokens": existing.metadata_options.get("HttpTokens", "optional"),
+            "ec2:metadatahttptokens": existing.metadata_options.http_tokens,
         }
     keys: dict[str, Value] = {}
     if "InstanceType" in data:
@@ -318,8 +324,11 @@ def resource_keys(
     return keys
 
 
-def request_keys(data: dict[str, Any]) -> dict[str, Value]:
-    tags = request_tags(data)
+def request_keys(data: dict[str, Any], resource_type: str = "") -> dict[str, Value]:
+    """aws:RequestTag/* and aws:TagKeys for a resource of the request (or all of it)."""
+    if resource_type not in tagged_types(data):
+        resource_type = ""
+    tags = request_tags(data, resource_type)
     keys: dict[str, Value] = {f"aws:requesttag/{k.lower()}": v for k, v in tags.items()}
     if tags:
         keys["aws:tagkeys"] = sorted(tags)
@@ -347,7 +356,7 @@ def touched_resources(
     for kind, ident in named + created:
         new = ident == "*" or (action == "ec2:ImportKeyPair" and kind == "key-pair")
         allowed_keys = types[kind][1] | always
-        values = {**request_keys(data), **resource_keys(kind, ident, new, data, account)}
+        values = {**request_keys(data, kind), **resource_keys(kind, ident, new, data, account)}
         keys = {k: v for k, v in values.items() if carries(allowed_keys, k)}
         arn = resource_arn(service, kind, ident, region, account_id)
         result.append(Touched(arn, kind, keys, new))
@@ -517,18 +526,19 @@ def tagged_types(data: dict[str, Any]) -> set[str]:
     }
 
 
-def tag_on_create(
-    action: str, resources: list[Touched], data: dict[str, Any], region: str
-) -> list[Touched]:
+def tag_on_create(action: str, resources: list[Touched], data: dict[str, Any]) -> list[Touched]:
     """The new resources a create call tags: each also needs ec2:CreateTags, with
     ec2:CreateAction naming the create call (the keys CreateTags carries, from the SAR)."""
     types = sar_resource_types("ec2:CreateTags")
     always = types.get("", (False, frozenset()))[1]
     kinds = tagged_types(data)
-    values = {**request_keys(data), "ec2:createaction": action.split(":", 1)[1]}
     tagged = []
     for resource in resources:
         if resource.new and resource.resource_type in kinds and resource.resource_type in types:
+            values = {
+                **request_keys(data, resource.resource_type),
+                "ec2:createaction": action.split(":", 1)[1],
+            }
             allowed_keys = types[resource.resource_type][1] | always
             keys = {k: v for k, v in values.items() if carries(allowed_keys, k)}
             tagged.append(Touched(resource.arn, resource.resource_type, keys, True))
@@ -562,7 +572,7 @@ def decide(
         resources = touched_resources(action, request.data, request.region, request.account_id)
     decisions = authorize(documents, action, resources, context)
     if action != "ec2:CreateTags":
-        extra = tag_on_create(action, resources, request.data, request.region)
+        extra = tag_on_create(action, resources, request.data)
         if extra:
             decisions += authorize(documents, "ec2:CreateTags", extra, context)
     return decisions
