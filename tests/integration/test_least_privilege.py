@@ -37,6 +37,24 @@ from stack_testing import NOTHING, PROVISIONING, count_project_resources, playbo
 
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
 GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
+# Actions only a rerun after drift calls (a stopped instance, a tag removed from
+# project_extra_tags, changed egress rules or routes, IMDS options changed by hand): the plain
+# run below does not make them. Each one is scoped to the project's tags like the others.
+AFTER_DRIFT_ONLY = {
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:DeleteRoute",
+    "ec2:DeleteTags",
+    "ec2:ModifyInstanceMetadataOptions",
+    "ec2:ReplaceRoute",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:StartInstances",
+}
+# Called by the zone choice of issue 14 (DescribeInstanceTypeOfferings), merged separately:
+# drop it from here once roles/aws_network calls it.
+CALLED_BY_ANOTHER_BRANCH = {"ec2:DescribeInstanceTypeOfferings"}
+# Called only through amazon.aws's module_utils, which the code check does not read
+# (ensure_ec2_tags with purge_tags).
+THROUGH_MODULE_UTILS = {"ec2:DeleteTags"}
 # IAM actions whose name is not an API operation: the operations that need them.
 OPERATIONS_OF = {
     "budgets:ModifyBudget": ("create_budget", "update_budget", "delete_budget"),
@@ -56,13 +74,15 @@ def test_policy_is_a_valid_iam_document() -> None:
         actions = (
             [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         )
-        assert statement["Effect"] == "Allow", statement["Sid"]
+        assert statement["Effect"] in ("Allow", "Deny"), statement["Sid"]
         assert "*" not in "".join(actions), f"{statement['Sid']}: wildcard action"
         assert actions == sorted(set(actions)), f"{statement['Sid']}: sort, no duplicates"
         assert statement["Resource"], statement["Sid"]
         # Nothing in the file is specific to one project or region: the user's tags scope it.
         assert "devops" not in json.dumps(statement) and "eu-west" not in json.dumps(statement)
         conditions = statement.get("Condition", {}).get("StringEquals", {})
+        if statement["Effect"] == "Deny":
+            continue  # a Deny only narrows what the Allows grant
         if any(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions):
             assert "Condition" not in statement, f"{statement['Sid']}: reads take no condition"
         elif all(a.startswith("ec2:") for a in actions):
@@ -92,12 +112,18 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
     """A cheap guard against actions nobody calls (the slow test below checks the run)."""
     code = deployer_code()
     unused = []
-    for action in sorted(policy_actions(load_policy())):
+    for action in sorted(
+        policy_actions(load_policy()) - CALLED_BY_ANOTHER_BRANCH - THROUGH_MODULE_UTILS
+    ):
         operation = action.split(":")[1]
         names = OPERATIONS_OF.get(action, (xform_name(operation), operation))
         if not any(re.search(rf"\b{name}\b", code) for name in names):
             unused.append(action)
     assert not unused, f"in the policy but called by no module the playbooks use: {unused}"
+    utils = Path(next(iter(amazon_aws.__path__))) / "plugins" / "module_utils"
+    utils_code = "\n".join(path.read_text() for path in utils.glob("*.py"))
+    for action in THROUGH_MODULE_UTILS:
+        assert re.search(rf"\b{xform_name(action.split(':')[1])}\b", utils_code), action
 
 
 # ---------------------------------------------------------------- runs on the emulator (slow)
@@ -152,7 +178,10 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
     policy = policy_actions(load_policy())
-    assert used == policy, f"unused: {sorted(policy - used)}; missing: {sorted(used - policy)}"
+    not_in_this_run = AFTER_DRIFT_ONLY | CALLED_BY_ANOTHER_BRANCH
+    assert used == policy - not_in_this_run, (
+        f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
+    )
 
     gone = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
     assert gone.returncode == 0, gone.output[-3000:]
