@@ -36,10 +36,11 @@ DEPLOYER_TAGS: dict[str, iam.Value] = {
 POLICY = json.loads((ROOT / "iam" / "deployer-policy.json").read_text())
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, str]]:
     """The project's VPC, subnet, security group and key pair, another project's key pair,
-    and two images: one of Canonical's and one of a Marketplace seller's."""
+    and two images: one of Canonical's and one of a Marketplace seller's. One moto for the
+    module (its first EC2 call takes seconds): tests only add resources of their own."""
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         ours = [{"ResourceType": "", "Tags": [{"Key": "Project", "Value": PROJECT}]}]
@@ -59,8 +60,8 @@ def stack() -> Iterator[dict[str, str]]:
         )
         ec2.create_key_pair(KeyName="devops-key", TagSpecifications=spec("key-pair"))
         ec2.create_key_pair(KeyName="other-key", TagSpecifications=spec("key-pair", "other"))
-        canonical, marketplace = (i["ImageId"] for i in ec2.describe_images()["Images"][:2])
         amis = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].amis
+        canonical, marketplace = list(amis)[:2]
         amis[canonical].owner_id = CANONICAL
         amis[marketplace].owner_id = MARKETPLACE
         assert ours  # the tags every resource above carries
@@ -303,8 +304,12 @@ def test_rule_changes_reach_only_the_projects_group(action: str, stack: dict[str
 @pytest.mark.parametrize("action", ["ec2:ReplaceRoute", "ec2:DeleteRoute"])
 def test_route_changes_reach_only_the_projects_table(action: str, stack: dict[str, str]) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
-    tables = ec2.describe_route_tables()["RouteTables"]
-    main = tables[0]["RouteTableId"]
+    main = ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [stack["vpc"]]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"][0]["RouteTableId"]
     ours = ec2.create_route_table(
         VpcId=stack["vpc"],
         TagSpecifications=[
