@@ -571,7 +571,8 @@ def decide(
     else:
         resources = touched_resources(action, request.data, request.region, request.account_id)
     decisions = authorize(documents, action, resources, context)
-    if action != "ec2:CreateTags":
+    # A request already denied goes no further: AWS's answer names the action itself.
+    if action != "ec2:CreateTags" and all(d.allowed for d in decisions):
         extra = tag_on_create(action, resources, request.data)
         if extra:
             decisions += authorize(documents, "ec2:CreateTags", extra, context)

@@ -192,6 +192,55 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
 
 
+def drift(ec2, project: str = "devops") -> None:
+    """Changes made by hand, as the administrator, that a rerun must undo: the instance
+    stopped, an egress rule added, a tag added to the VPC."""
+    mine = [{"Name": "tag:Project", "Values": [project]}]
+    reservations = ec2.describe_instances(
+        Filters=[*mine, {"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    ec2.stop_instances(InstanceIds=[reservations[0]["Instances"][0]["InstanceId"]])
+    group = ec2.describe_security_groups(Filters=mine)["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_egress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 25,
+                "ToPort": 25,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Drift", "Value": "by-hand"}])
+
+
+@pytest.mark.slow
+def test_the_deployer_undoes_drift_with_the_project_scoped_rerun_actions(
+    iam_emulator: Emulator, admin: Runner
+) -> None:
+    """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY):
+    the policy grants them on the project's resources."""
+    create_deployer(admin)
+    deployer = deployer_runner(admin)
+    built = deployer.playbook(*PROVISIONING)
+    assert built.returncode == 0, built.output[-3000:]
+    drift(iam_emulator.client("ec2"))
+    clear_decisions(iam_emulator)
+
+    rerun = deployer.playbook("playbooks/provision.yml")
+
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
+    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
+    used = {d["action"] for d in seen}
+    expected = {"ec2:StartInstances", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteTags"}
+    assert expected <= used & AFTER_DRIFT_ONLY, sorted(used & AFTER_DRIFT_ONLY)
+    removed = deployer.playbook("teardown.yml")
+    assert removed.returncode == 0, removed.output[-3000:]
+
+
 # Each case: what is taken away, the phases that run (up to the one that must fail), and the
 # action named in the AccessDenied answer.
 TEARDOWN = "teardown.yml"
@@ -202,7 +251,8 @@ NEGATIVE_CASES = {
     "teardown-vpc": ("ec2:DeleteVpc", {}, (*PROVISIONING, TEARDOWN), "ec2:DeleteVpc"),
     # Nothing taken away: the stack is asked for outside the deployer's region or project.
     "other-region": (None, {"AWS_REGION": "eu-west-1"}, PROVISIONING, "ec2:CreateVpc"),
-    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "ec2:CreateVpc"),
+    # The budget comes first (preflight), and its name is outside budget/<project>-*.
+    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "budgets:ModifyBudget"),
 }
 
 
