@@ -371,7 +371,9 @@ def budget_resources(operation: str, body: bytes | str, account_id: str) -> list
         request = {}
     if not isinstance(request, dict):
         request = {}
-    name = request.get("BudgetName") or request.get("Budget", {}).get("BudgetName") or "*"
+    # CreateBudget names it in Budget, UpdateBudget in NewBudget, the other calls at the top.
+    nested = request.get("Budget") or request.get("NewBudget") or {}
+    name = request.get("BudgetName") or nested.get("BudgetName") or "*"
     if operation == "DescribeBudgets":
         name = "*"
     return [Touched(resource_arn("budgets", "budget", name, "", account_id), "budget")]

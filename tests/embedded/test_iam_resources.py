@@ -146,6 +146,10 @@ def test_the_deployer_changes_only_its_projects_budget() -> None:
     assert allowed("budgets:CreateBudget", body=json.dumps(ours))
     assert not allowed("budgets:CreateBudget", body=json.dumps(theirs))
     assert not allowed("budgets:DeleteBudget", body=json.dumps(theirs["Budget"]))
+    update = {"AccountId": DEFAULT_ACCOUNT_ID, "NewBudget": theirs["Budget"]}
+    assert not allowed("budgets:UpdateBudget", body=json.dumps(update))
+    update["NewBudget"] = ours["Budget"]
+    assert allowed("budgets:UpdateBudget", body=json.dumps(update))
 
 
 # ---------------------------------------------------------------- RunInstances
