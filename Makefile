@@ -62,11 +62,12 @@ unset-local-env: ## Print the unsets that take this shell back to AWS: eval "$(m
 docs: setup ## Write docs/roles.md from the roles' argument specs
 	$(BIN)/python docs/role_docs.py
 
-lint: setup ## yamllint, ansible-lint (production profile) and ruff
+lint: setup ## yamllint, ansible-lint (production profile), ruff and the deployer policy (parliament)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python iam/lint_policy.py
 
 test-python: setup host-images ## pytest: modules, the playbooks on the emulator (with a host for the resilience tests), the app
 	$(BIN)/pytest

@@ -37,6 +37,24 @@ from stack_testing import NOTHING, PROVISIONING, count_project_resources, playbo
 
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
 GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
+# Actions only a rerun after drift calls (a stopped instance, a tag removed from
+# project_extra_tags, changed egress rules or routes, IMDS options changed by hand): the plain
+# run below does not make them. Each one is scoped to the project's tags like the others.
+AFTER_DRIFT_ONLY = {
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:DeleteRoute",
+    "ec2:DeleteTags",
+    "ec2:ModifyInstanceMetadataOptions",
+    "ec2:ReplaceRoute",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:StartInstances",
+}
+# Called by the zone choice of issue 14 (DescribeInstanceTypeOfferings), merged separately:
+# drop it from here once roles/aws_network calls it.
+CALLED_BY_ANOTHER_BRANCH = {"ec2:DescribeInstanceTypeOfferings"}
+# Called only through amazon.aws's module_utils, which the code check does not read
+# (ensure_ec2_tags with purge_tags).
+THROUGH_MODULE_UTILS = {"ec2:DeleteTags"}
 # IAM actions whose name is not an API operation: the operations that need them.
 OPERATIONS_OF = {
     "budgets:ModifyBudget": ("create_budget", "update_budget", "delete_budget"),
@@ -56,13 +74,15 @@ def test_policy_is_a_valid_iam_document() -> None:
         actions = (
             [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         )
-        assert statement["Effect"] == "Allow", statement["Sid"]
+        assert statement["Effect"] in ("Allow", "Deny"), statement["Sid"]
         assert "*" not in "".join(actions), f"{statement['Sid']}: wildcard action"
         assert actions == sorted(set(actions)), f"{statement['Sid']}: sort, no duplicates"
         assert statement["Resource"], statement["Sid"]
         # Nothing in the file is specific to one project or region: the user's tags scope it.
         assert "taskstack" not in json.dumps(statement) and "eu-west" not in json.dumps(statement)
         conditions = statement.get("Condition", {}).get("StringEquals", {})
+        if statement["Effect"] == "Deny":
+            continue  # a Deny only narrows what the Allows grant
         if any(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions):
             assert "Condition" not in statement, f"{statement['Sid']}: reads take no condition"
         elif all(a.startswith("ec2:") for a in actions):
@@ -92,12 +112,18 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
     """A cheap guard against actions nobody calls (the slow test below checks the run)."""
     code = deployer_code()
     unused = []
-    for action in sorted(policy_actions(load_policy())):
+    for action in sorted(
+        policy_actions(load_policy()) - CALLED_BY_ANOTHER_BRANCH - THROUGH_MODULE_UTILS
+    ):
         operation = action.split(":")[1]
         names = OPERATIONS_OF.get(action, (xform_name(operation), operation))
         if not any(re.search(rf"\b{name}\b", code) for name in names):
             unused.append(action)
     assert not unused, f"in the policy but called by no module the playbooks use: {unused}"
+    utils = Path(next(iter(amazon_aws.__path__))) / "plugins" / "module_utils"
+    utils_code = "\n".join(path.read_text() for path in utils.glob("*.py"))
+    for action in THROUGH_MODULE_UTILS:
+        assert re.search(rf"\b{xform_name(action.split(':')[1])}\b", utils_code), action
 
 
 # ---------------------------------------------------------------- runs on the emulator (slow)
@@ -152,7 +178,10 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
     policy = policy_actions(load_policy())
-    assert used == policy, f"unused: {sorted(policy - used)}; missing: {sorted(used - policy)}"
+    not_in_this_run = AFTER_DRIFT_ONLY | CALLED_BY_ANOTHER_BRANCH
+    assert used == policy - not_in_this_run, (
+        f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
+    )
 
     gone = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
     assert gone.returncode == 0, gone.output[-3000:]
@@ -161,6 +190,55 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert not key_file.exists()
     twice = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
     assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
+
+
+def drift(ec2, project: str = "devops") -> None:
+    """Changes made by hand, as the administrator, that a rerun must undo: the instance
+    stopped, an egress rule added, a tag added to the VPC."""
+    mine = [{"Name": "tag:Project", "Values": [project]}]
+    reservations = ec2.describe_instances(
+        Filters=[*mine, {"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    ec2.stop_instances(InstanceIds=[reservations[0]["Instances"][0]["InstanceId"]])
+    group = ec2.describe_security_groups(Filters=mine)["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_egress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 25,
+                "ToPort": 25,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Drift", "Value": "by-hand"}])
+
+
+@pytest.mark.slow
+def test_the_deployer_undoes_drift_with_the_project_scoped_rerun_actions(
+    iam_emulator: Emulator, admin: Runner
+) -> None:
+    """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY):
+    the policy grants them on the project's resources."""
+    create_deployer(admin)
+    deployer = deployer_runner(admin)
+    built = deployer.playbook(*PROVISIONING)
+    assert built.returncode == 0, built.output[-3000:]
+    drift(iam_emulator.client("ec2"))
+    clear_decisions(iam_emulator)
+
+    rerun = deployer.playbook("playbooks/provision.yml")
+
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
+    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
+    used = {d["action"] for d in seen}
+    expected = {"ec2:StartInstances", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteTags"}
+    assert expected <= used & AFTER_DRIFT_ONLY, sorted(used & AFTER_DRIFT_ONLY)
+    removed = deployer.playbook("teardown.yml")
+    assert removed.returncode == 0, removed.output[-3000:]
 
 
 # Each case: what is taken away, the phases that run (up to the one that must fail), and the
@@ -173,7 +251,8 @@ NEGATIVE_CASES = {
     "teardown-vpc": ("ec2:DeleteVpc", {}, (*PROVISIONING, TEARDOWN), "ec2:DeleteVpc"),
     # Nothing taken away: the stack is asked for outside the deployer's region or project.
     "other-region": (None, {"AWS_REGION": "eu-west-1"}, PROVISIONING, "ec2:CreateVpc"),
-    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "ec2:CreateVpc"),
+    # The budget comes first (preflight), and its name is outside budget/<project>-*.
+    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "budgets:ModifyBudget"),
 }
 
 
