@@ -144,8 +144,9 @@ def process_environment(settings: Mapping[str, str]) -> Iterator[None]:
     """os.environ as the caller's cleaned environment plus settings, for emulator.py's functions
     that read it (and hand it to the server); restored afterwards."""
     saved = dict(os.environ)
+    clean = caller_environment()
     os.environ.clear()
-    os.environ.update(caller_environment(), **settings)
+    os.environ.update(clean, **settings)
     try:
         yield
     finally:

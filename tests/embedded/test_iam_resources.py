@@ -3,7 +3,7 @@ deployer policy (iam/deployer-policy.json) and a few small policies.
 
 Resources are made with moto in process; each request is given to the enforcement as the
 emulator's server would (EC2 query parameters, Budgets JSON body), as the deployer of project
-"devops" in eu-west-3.
+"taskstack" in eu-west-3.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "embedded"))
 import iam_enforcement as iam  # noqa: E402 - embedded/ is found through sys.path
 
 REGION = "eu-west-3"
-PROJECT = "devops"
+PROJECT = "taskstack"
 CANONICAL = "099720109477"
 # An AWS Marketplace seller's account: its images may bill by the hour.
 MARKETPLACE = "679593333241"
@@ -58,7 +58,7 @@ def stack() -> Iterator[dict[str, str]]:
             VpcId=vpc["VpcId"],
             TagSpecifications=spec("security-group"),
         )
-        ec2.create_key_pair(KeyName="devops-key", TagSpecifications=spec("key-pair"))
+        ec2.create_key_pair(KeyName="taskstack-key", TagSpecifications=spec("key-pair"))
         ec2.create_key_pair(KeyName="other-key", TagSpecifications=spec("key-pair", "other"))
         amis = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].amis
         canonical, marketplace = list(amis)[:2]
@@ -97,7 +97,7 @@ def run_instances(stack: dict[str, str], **changes: str) -> dict[str, list[str]]
     params = {
         "ImageId": stack["canonical"],
         "InstanceType": "t3.micro",
-        "KeyName": "devops-key",
+        "KeyName": "taskstack-key",
         "MinCount": "1",
         "MaxCount": "1",
         "NetworkInterface_1_DeviceIndex": "0",
@@ -133,7 +133,7 @@ def test_describe_budgets_is_authorized_on_every_budget_not_on_one_name() -> Non
             }
         ],
     }
-    one = json.dumps({"AccountId": DEFAULT_ACCOUNT_ID, "BudgetName": "devops-monthly"})
+    one = json.dumps({"AccountId": DEFAULT_ACCOUNT_ID, "BudgetName": "taskstack-monthly"})
     every = json.dumps({"AccountId": DEFAULT_ACCOUNT_ID})
     assert allowed("budgets:DescribeBudget", body=one, policy=only_ours)
     assert not allowed("budgets:DescribeBudgets", body=every, policy=only_ours)
@@ -141,7 +141,7 @@ def test_describe_budgets_is_authorized_on_every_budget_not_on_one_name() -> Non
 
 
 def test_the_deployer_changes_only_its_projects_budget() -> None:
-    ours = {"AccountId": DEFAULT_ACCOUNT_ID, "Budget": {"BudgetName": "devops-monthly"}}
+    ours = {"AccountId": DEFAULT_ACCOUNT_ID, "Budget": {"BudgetName": "taskstack-monthly"}}
     theirs = {"AccountId": DEFAULT_ACCOUNT_ID, "Budget": {"BudgetName": "finance-monthly"}}
     assert allowed("budgets:CreateBudget", body=json.dumps(ours))
     assert not allowed("budgets:CreateBudget", body=json.dumps(theirs))
@@ -252,16 +252,16 @@ def test_tagging_on_create_needs_create_tags_with_the_create_action(
 
 
 def test_only_the_projects_own_key_pair_can_be_deleted(stack: dict[str, str]) -> None:
-    assert allowed("ec2:DeleteKeyPair", query(KeyName="devops-key"))
+    assert allowed("ec2:DeleteKeyPair", query(KeyName="taskstack-key"))
     assert not allowed("ec2:DeleteKeyPair", query(KeyName="other-key"))
     # amazon.aws.ec2_key's temporary fingerprint key: untagged, no longer deletable.
     assert not allowed("ec2:DeleteKeyPair", query(KeyName="ansible-0d1e"))
 
 
 def test_key_pair_tags_are_changed_only_on_the_projects_key(stack: dict[str, str]) -> None:
-    key_id = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].key_pairs["devops-key"].id
+    key_id = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].key_pairs["taskstack-key"].id
     other_id = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].key_pairs["other-key"].id
-    name_tag = {"Tag_1_Key": "Name", "Tag_1_Value": "devops-key"}
+    name_tag = {"Tag_1_Key": "Name", "Tag_1_Value": "taskstack-key"}
     assert allowed("ec2:CreateTags", query(ResourceId_1=key_id, **name_tag))
     assert allowed("ec2:DeleteTags", query(ResourceId_1=key_id, Tag_1_Key="Name"))
     assert not allowed("ec2:CreateTags", query(ResourceId_1=other_id, **name_tag))
@@ -377,8 +377,8 @@ def test_reads_and_the_region_are_checked_on_every_call() -> None:
         (
             "StringLike",
             "aws:RequestTag/Name",
-            "devops-*",
-            {"aws:requesttag/name": "devops-web"},
+            "taskstack-*",
+            {"aws:requesttag/name": "taskstack-web"},
             True,
         ),
     ],

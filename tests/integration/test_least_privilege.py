@@ -49,9 +49,6 @@ AFTER_DRIFT_ONLY = {
     "ec2:RevokeSecurityGroupEgress",
     "ec2:StartInstances",
 }
-# Called by the zone choice of issue 14 (DescribeInstanceTypeOfferings), merged separately:
-# drop it from here once roles/aws_network calls it.
-CALLED_BY_ANOTHER_BRANCH = {"ec2:DescribeInstanceTypeOfferings"}
 # Called only through amazon.aws's module_utils, which the code check does not read
 # (ensure_ec2_tags with purge_tags).
 THROUGH_MODULE_UTILS = {"ec2:DeleteTags"}
@@ -112,9 +109,7 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
     """A cheap guard against actions nobody calls (the slow test below checks the run)."""
     code = deployer_code()
     unused = []
-    for action in sorted(
-        policy_actions(load_policy()) - CALLED_BY_ANOTHER_BRANCH - THROUGH_MODULE_UTILS
-    ):
+    for action in sorted(policy_actions(load_policy()) - THROUGH_MODULE_UTILS):
         operation = action.split(":")[1]
         names = OPERATIONS_OF.get(action, (xform_name(operation), operation))
         if not any(re.search(rf"\b{name}\b", code) for name in names):
@@ -178,7 +173,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
     policy = policy_actions(load_policy())
-    not_in_this_run = AFTER_DRIFT_ONLY | CALLED_BY_ANOTHER_BRANCH
+    not_in_this_run = AFTER_DRIFT_ONLY
     assert used == policy - not_in_this_run, (
         f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
     )
@@ -192,7 +187,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
 
 
-def drift(ec2, project: str = "devops") -> None:
+def drift(ec2, project: str = "taskstack") -> None:
     """Changes made by hand, as the administrator, that a rerun must undo: the instance
     stopped, an egress rule added, a tag added to the VPC."""
     mine = [{"Name": "tag:Project", "Values": [project]}]

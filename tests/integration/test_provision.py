@@ -361,3 +361,40 @@ def test_key_pair_tags_changed_in_aws_are_corrected_without_reimporting(
     )
     third = own_runner.playbook(str(playbook))
     assert third.returncode == 0 and third.changed == 0, third.recap()
+
+
+@pytest.mark.parametrize(
+    ("tags", "why"),
+    [
+        ([], "was not made by this project"),
+        ([{"Key": "Project", "Value": "taskstack"}], "holds another public key than"),
+    ],
+    ids=["untagged", "other-key-material"],
+)
+def test_a_key_pair_of_the_same_name_that_is_not_ours_is_never_replaced(
+    tags, why, own_runner, own_emulator, tmp_path
+):
+    """Someone else's key pair under the project's key name: one line, and it stays as it was."""
+    ec2 = own_emulator.client("ec2")
+    theirs = ec2.create_key_pair(
+        KeyName="taskstack-key",
+        **({"TagSpecifications": [{"ResourceType": "key-pair", "Tags": tags}]} if tags else {}),
+    )
+    playbook = tmp_path / "key_pair.yml"
+    playbook.write_text(KEY_PAIR_ONLY)
+
+    run = own_runner.playbook(str(playbook))
+    assert run.returncode != 0
+    assert "A key pair named taskstack-key already exists in AWS" in run.output
+    assert why in run.output
+    assert "set aws_key_pair_adopt=true to replace it with yours" in run.output
+    (after,) = ec2.describe_key_pairs(KeyNames=["taskstack-key"])["KeyPairs"]
+    assert (after["KeyPairId"], after["KeyFingerprint"]) == (
+        theirs["KeyPairId"],
+        theirs["KeyFingerprint"],
+    )
+
+    adopted = own_runner.playbook(str(playbook), "-e", "aws_key_pair_adopt=true")
+    assert adopted.returncode == 0, adopted.output[-3000:]
+    (ours,) = ec2.describe_key_pairs(KeyNames=["taskstack-key"])["KeyPairs"]
+    assert ours["KeyFingerprint"] != theirs["KeyFingerprint"]
