@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
-from stack_testing import NOTHING, PROJECT, PROVISIONING, count_project_resources
+from harness import Emulator, Runner, free_port
+from stack_testing import (
+    NOTHING,
+    PROJECT,
+    PROVISIONING,
+    count_project_resources,
+    playbook_env_for,
+    project_filter,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -143,3 +154,64 @@ def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state
     assert run.returncode == 0, run.output[-3000:]
     assert not (keys / "devops-key").exists()
     assert not (keys / "devops-key.pub").exists()
+
+
+# ---------------------------------------------------------------- an interrupted teardown, rerun
+
+# Long enough for teardown.yml to reach the security group while the instance still shuts down,
+# even on a busy machine (AWS: 30-90 s); the suite's emulator uses the realistic mode's small
+# default.
+SHUTTING_DOWN_S = 40
+
+
+@pytest.fixture(scope="module")
+def slow_shutdown_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """An emulator whose instances shut down for a while and which logs every request's
+    action (EMBEDDED_REQUEST_LOG), so that a test can act when teardown reaches a call."""
+    state = tmp_path_factory.mktemp("slow-shutdown")
+    emu = Emulator(
+        port=free_port(),
+        state_dir=state,
+        server_settings={
+            "EMBEDDED_SHUTTING_DOWN_S": str(SHUTTING_DOWN_S),
+            "EMBEDDED_REQUEST_LOG": str(state / "requests.jsonl"),
+        },
+    )
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def slow(slow_shutdown_emulator: Emulator, state_dir: Path) -> tuple[Emulator, Runner]:
+    slow_shutdown_emulator.reset()
+    return slow_shutdown_emulator, Runner(playbook_env_for(slow_shutdown_emulator), state_dir)
+
+
+def live_instances(ec2) -> list[dict]:
+    states = ["pending", "running", "stopping", "stopped", "shutting-down"]
+    filters = [*project_filter(), {"Name": "instance-state-name", "Values": states}]
+    return [
+        i for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]
+    ]
+
+
+def test_a_rerun_after_a_teardown_killed_while_the_instance_shuts_down_leaves_nothing(slow):
+    """The first teardown got as far as TerminateInstances and was killed: the instance is
+    shutting-down, its interface still holds the subnet and the security group. The rerun must
+    wait for it instead of failing on DependencyViolation."""
+    emu, runner = slow
+    ec2 = emu.client("ec2")
+    site = runner.playbook(*PROVISIONING)
+    assert site.returncode == 0, site.output[-3000:]
+    instance_ids = [i["InstanceId"] for i in live_instances(ec2)]
+    assert len(instance_ids) == 1
+
+    # What the killed teardown did before it died.
+    ec2.terminate_instances(InstanceIds=instance_ids)
+    assert [i["State"]["Name"] for i in live_instances(ec2)] == ["shutting-down"]
+
+    rerun = runner.playbook("teardown.yml")
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert "nothing tagged Project=devops is left in eu-west-3" in rerun.output
+    assert count_project_resources(ec2) == NOTHING
