@@ -13,12 +13,18 @@ its policies (embedded/iam_enforcement.py). The usual fake credentials then belo
 administrator, which creates the least-privilege deployer (playbooks/deployer_iam.yml).
 Each decision is logged to <state-dir>/iam-decisions.jsonl.
 
+It runs in the realistic mode unless told otherwise (--no-realistic, or EMBEDDED_REALISM=false):
+instances are pending and shutting-down for a while, deleting what an instance still uses
+answers DependencyViolation, a share of EC2 calls is throttled (embedded/realism.py,
+docs/emulator.md; timings from EMBEDDED_PENDING_S, EMBEDDED_SHUTTING_DOWN_S,
+EMBEDDED_THROTTLE_SHARE).
+
 `env` prints the exports that point a shell at the emulator (eval "$(make -s local-env)");
 `unset-env` prints the one `unset` line that takes them back out, so that the next run goes to
 AWS with nothing of the emulator left over.
 
 Usage: emulator.py {start|stop|status|reset|env|unset-env} [--port N] [--state-dir DIR]
-                   [--hosts] [--enforce-iam]
+                   [--hosts] [--enforce-iam] [--realistic | --no-realistic]
 """
 
 from __future__ import annotations
@@ -103,6 +109,14 @@ def read_pid(state_dir: Path) -> int | None:
 
 
 def process_alive(pid: int) -> bool:
+    # A server this very process started (the harness, the tests) stays a zombie that
+    # signal 0 still reaches until it is reaped: `stop` then waited its whole 10 s.
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: started by another `emulator.py start`
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -126,15 +140,46 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def server_command(port: int, enforce_iam: bool = False) -> list[str]:
-    """embedded/server.py: moto, plus host containers for instances when EMBEDDED_HOSTS=true;
-    run through embedded/iam_enforcement.py when IAM policies are enforced."""
+def server_command(port: int, enforce_iam: bool = False, realistic: bool = True) -> list[str]:
+    """embedded/server.py: moto, plus host containers for instances when EMBEDDED_HOSTS=true
+    and AWS's EC2 behaviours with --realistic; run through embedded/iam_enforcement.py when IAM
+    policies are enforced."""
     try:
         import moto  # noqa: F401 - imported only to tell the user moto is missing
     except ImportError as exc:
         raise EmulatorError(f"moto is not installed for {sys.executable}: run `make`") from exc
     script = "iam_enforcement.py" if enforce_iam else "server.py"
-    return [sys.executable, str(HERE / script), "-H", "127.0.0.1", "-p", str(port)]
+    mode = ["--realistic"] if realistic else []
+    return [sys.executable, str(HERE / script), *mode, "-H", "127.0.0.1", "-p", str(port)]
+
+
+def realism_default() -> bool:
+    """The realistic mode is the default; EMBEDDED_REALISM=false turns it off."""
+    return os.environ.get("EMBEDDED_REALISM", "true").lower() != "false"
+
+
+def realism_file(state_dir: Path) -> Path:
+    """Present while the running emulator models AWS's EC2 behaviours (embedded/realism.py)."""
+    return state_dir / "realism.json"
+
+
+def is_realistic(state_dir: Path) -> bool:
+    return realism_file(state_dir).exists()
+
+
+def enable_realism(env: dict[str, str], state_dir: Path) -> None:
+    env["EMBEDDED_REALISM"] = "true"
+    settings = {key: env[key] for key in sorted(env) if key in REALISM_SETTINGS}
+    realism_file(state_dir).write_text(json.dumps(settings, indent=2) + "\n")
+
+
+# What the realistic mode reads (embedded/realism.py); unset ones take its defaults.
+REALISM_SETTINGS = (
+    "EMBEDDED_PENDING_S",
+    "EMBEDDED_SHUTTING_DOWN_S",
+    "EMBEDDED_THROTTLE_SHARE",
+    "EMBEDDED_THROTTLE_SEED",
+)
 
 
 def iam_file(state_dir: Path) -> Path:
@@ -211,9 +256,20 @@ def enable_hosts(env: dict[str, str], port: int, state_dir: Path) -> None:
     hosts_file(state_dir).write_text(json.dumps(settings, indent=2) + "\n")
 
 
-def start(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool = False) -> str:
+def start(
+    port: int,
+    state_dir: Path,
+    with_hosts: bool = False,
+    enforce_iam: bool = False,
+    realistic: bool = True,
+) -> str:
     pid = read_pid(state_dir)
     if pid and process_alive(pid) and answers(port):
+        if realistic != is_realistic(state_dir):
+            running = "realistic" if is_realistic(state_dir) else "plain"
+            raise EmulatorError(
+                f"the emulator runs in the {running} mode: `make emulator-stop` first"
+            )
         if with_hosts and host_settings(state_dir) is None:
             raise EmulatorError(
                 "the emulator runs without host containers: `make emulator-stop` first"
@@ -235,13 +291,17 @@ def start(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: boo
     env["MOTO_PORT"] = str(port)
     hosts_file(state_dir).unlink(missing_ok=True)
     iam_file(state_dir).unlink(missing_ok=True)
+    realism_file(state_dir).unlink(missing_ok=True)
+    env["EMBEDDED_REALISM"] = "false"
+    if realistic:
+        enable_realism(env, state_dir)
     if with_hosts:
         enable_hosts(env, port, state_dir)
     if enforce_iam:
         enable_iam(env, state_dir)
     with log_file(state_dir).open("ab") as log:
         process = subprocess.Popen(
-            server_command(port, enforce_iam),
+            server_command(port, enforce_iam, realistic),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -258,7 +318,8 @@ def start(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: boo
             )
         if answers(port):
             iam = ", IAM policies enforced" if enforce_iam else ""
-            return f"emulator started on {endpoint_url(port)} (pid {process.pid}{iam})"
+            mode = ", realistic EC2" if realistic else ""
+            return f"emulator started on {endpoint_url(port)} (pid {process.pid}{iam}{mode})"
         time.sleep(0.2)
     stop(port, state_dir)
     raise EmulatorError(
@@ -274,6 +335,7 @@ def stop(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bool
         hosts.remove_all(hosts.HostSettings(emulator_port=str(started_on)))
         hosts_file(state_dir).unlink(missing_ok=True)
     iam_file(state_dir).unlink(missing_ok=True)
+    realism_file(state_dir).unlink(missing_ok=True)
     pid = read_pid(state_dir)
     if not pid or not process_alive(pid):
         pid_file(state_dir).unlink(missing_ok=True)
@@ -294,7 +356,8 @@ def status(port: int, state_dir: Path, with_hosts: bool = False, enforce_iam: bo
     pid = read_pid(state_dir)
     if pid and process_alive(pid) and answers(port):
         iam = ", IAM policies enforced" if enforces_iam(state_dir) else ""
-        return f"running on {endpoint_url(port)} (pid {pid}, log {log_file(state_dir)}{iam})"
+        mode = ", realistic EC2" if is_realistic(state_dir) else ""
+        return f"running on {endpoint_url(port)} (pid {pid}, log {log_file(state_dir)}{iam}{mode})"
     raise EmulatorError("emulator not running: start it with `make emulator-start`")
 
 
@@ -391,9 +454,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start: check every request against the caller's IAM policies",
     )
+    parser.add_argument(
+        "--realistic",
+        action=argparse.BooleanOptionalAction,
+        default=realism_default(),
+        help="start: model AWS's EC2 lifecycle, DependencyViolation and throttling "
+        "(default: on unless EMBEDDED_REALISM=false)",
+    )
     args = parser.parse_args(argv)
     try:
         port = chosen_port(args.port, args.state_dir)
+        if args.command == "start":
+            print(start(port, args.state_dir, args.hosts, args.enforce_iam, args.realistic))
+            return 0
         print(COMMANDS[args.command](port, args.state_dir, args.hosts, args.enforce_iam))
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)

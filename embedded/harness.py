@@ -163,7 +163,11 @@ class Emulator:
     # The profile whose ports its host containers are published on; None: no host container.
     hosts: Profile | None = None
     enforce_iam: bool = False
-    # More settings for the server process (the benchmark's host size and request log).
+    # AWS's EC2 lifecycle, DependencyViolation and throttling (embedded/realism.py): what the
+    # stack meets on AWS, so every user of the harness rehearses against it.
+    realistic: bool = True
+    # More settings for the server process (the benchmark's host size and request log, the
+    # realistic mode's timings: EMBEDDED_PENDING_S, EMBEDDED_SHUTTING_DOWN_S, ...).
     server_settings: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -178,7 +182,7 @@ class Emulator:
         settings = {**(self.hosts.host_ports() if self.hosts else {}), **self.server_settings}
         with process_environment(settings):
             return emulator.start(
-                self.port, self.state_dir, self.hosts is not None, self.enforce_iam
+                self.port, self.state_dir, self.hosts is not None, self.enforce_iam, self.realistic
             )
 
     def stop(self) -> str:

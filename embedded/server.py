@@ -7,10 +7,15 @@ With EMBEDDED_HOSTS=true, every instance the emulator launches is materialized a
 container (embedded/hosts.py) and removed when the instance is terminated, so the very same
 playbooks can reach it over SSH. Without it, instances exist only in moto.
 
+With --realistic (or EMBEDDED_REALISM=true), the EC2 behaviours moto skips are modelled the
+way AWS documents them (embedded/realism.py, docs/emulator.md): instances pending and
+shutting-down for a while, interfaces released on termination, DependencyViolation while
+something still uses what is deleted, a share of EC2 calls throttled.
+
 With EMBEDDED_REQUEST_LOG=<file>, every AWS API request is appended to that file as one JSON
 line {"time", "service", "action"} (bench/ counts the calls of each phase from it).
 
-Usage: python embedded/server.py -H 127.0.0.1 -p 4566
+Usage: python embedded/server.py [--realistic] -H 127.0.0.1 -p 4566
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import budgets
 import hosts
+import realism
 from moto import server
 from moto.ec2.models.instances import InstanceBackend
 from moto.moto_api._internal.models import moto_api_backend
@@ -144,17 +150,42 @@ def install_request_log(path: Path) -> None:
     DomainDispatcherApplication.__call__ = log_and_dispatch
 
 
+REALISTIC_FLAG = "--realistic"
+
+
+def wants_realism(argv: list[str]) -> tuple[bool, list[str]]:
+    """--realistic or EMBEDDED_REALISM=true; the flag is ours, the other arguments moto's."""
+    flagged = REALISTIC_FLAG in argv
+    rest = [arg for arg in argv if arg != REALISTIC_FLAG]
+    return flagged or os.environ.get("EMBEDDED_REALISM", "").lower() == "true", rest
+
+
+def install_realism() -> None:
+    try:
+        settings = realism.Settings.from_env(os.environ)
+    except realism.SettingError as exc:
+        sys.exit(f"error: {exc}")
+    # After the host hooks: a launched instance still becomes a host container, a terminated
+    # one still loses it at TerminateInstances (the machine shuts down), as without realism.
+    realism.install(settings, request_service)
+    logging.getLogger("embedded").info("realistic EC2 behaviours: %s", settings)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    realistic, moto_args = wants_realism(sys.argv[1:])
     budgets.install()
     if os.environ.get("EMBEDDED_HOSTS", "").lower() == "true":
         install_host_hooks()
         logging.getLogger("embedded").info("instances become host containers")
+    if realistic:
+        install_realism()
     request_log = os.environ.get("EMBEDDED_REQUEST_LOG", "")
     if request_log:
+        # Installed last, so that throttled requests are logged too: they were sent.
         install_request_log(Path(request_log))
         logging.getLogger("embedded").info("AWS requests logged to %s", request_log)
-    server.main(sys.argv[1:])
+    server.main(moto_args)
 
 
 if __name__ == "__main__":

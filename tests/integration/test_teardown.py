@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
-from stack_testing import NOTHING, PROJECT, PROVISIONING, count_project_resources
+from harness import Emulator, Runner, free_port
+from stack_testing import (
+    NOTHING,
+    PROJECT,
+    PROVISIONING,
+    count_project_resources,
+    playbook_env_for,
+    project_filter,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +159,129 @@ def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state
     assert run.returncode == 0, run.output[-3000:]
     assert not (keys / "taskstack-key").exists()
     assert not (keys / "taskstack-key.pub").exists()
+
+
+# ---------------------------------------------------------------- an interrupted teardown, rerun
+
+# Long enough for teardown.yml to reach the security group while the instance still shuts down,
+# even on a busy machine (AWS: 30-90 s); the suite's emulator uses the realistic mode's small
+# default.
+SHUTTING_DOWN_S = 40
+
+
+@pytest.fixture(scope="module")
+def slow_shutdown_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """An emulator whose instances shut down for a while and which logs every request's
+    action (EMBEDDED_REQUEST_LOG), so that a test can act when teardown reaches a call."""
+    state = tmp_path_factory.mktemp("slow-shutdown")
+    emu = Emulator(
+        port=free_port(),
+        state_dir=state,
+        server_settings={
+            "EMBEDDED_SHUTTING_DOWN_S": str(SHUTTING_DOWN_S),
+            "EMBEDDED_REQUEST_LOG": str(state / "requests.jsonl"),
+        },
+    )
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def slow(slow_shutdown_emulator: Emulator, state_dir: Path) -> tuple[Emulator, Runner]:
+    slow_shutdown_emulator.reset()
+    return slow_shutdown_emulator, Runner(playbook_env_for(slow_shutdown_emulator), state_dir)
+
+
+def live_instances(ec2) -> list[dict]:
+    states = ["pending", "running", "stopping", "stopped", "shutting-down"]
+    filters = [*project_filter(), {"Name": "instance-state-name", "Values": states}]
+    return [
+        i for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]
+    ]
+
+
+def test_a_rerun_after_a_teardown_killed_while_the_instance_shuts_down_leaves_nothing(slow):
+    """The first teardown got as far as TerminateInstances and was killed: the instance is
+    shutting-down, its interface still holds the subnet and the security group. The rerun must
+    wait for it instead of failing on DependencyViolation."""
+    emu, runner = slow
+    ec2 = emu.client("ec2")
+    site = runner.playbook(*PROVISIONING)
+    assert site.returncode == 0, site.output[-3000:]
+    instance_ids = [i["InstanceId"] for i in live_instances(ec2)]
+    assert len(instance_ids) == 1
+
+    # What the killed teardown did before it died.
+    ec2.terminate_instances(InstanceIds=instance_ids)
+    assert [i["State"]["Name"] for i in live_instances(ec2)] == ["shutting-down"]
+
+    rerun = runner.playbook("teardown.yml")
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert "nothing tagged Project=taskstack is left in eu-west-3" in rerun.output
+    assert count_project_resources(ec2) == NOTHING
+
+
+class StrayInterface:
+    """A network interface the project did not create (another service's, or made by hand)
+    in the project's subnet, using its security group: AWS refuses both deletes meanwhile."""
+
+    def __init__(self, ec2) -> None:
+        self.ec2 = ec2
+        vpc = PartialStack(ec2).all_but_the_instance()
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+        subnet = ec2.describe_subnets(Filters=in_vpc)["Subnets"][0]["SubnetId"]
+        groups = ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]
+        group = next(g["GroupId"] for g in groups if g["GroupName"] != "default")
+        created = ec2.create_network_interface(SubnetId=subnet, Groups=[group])
+        self.id = created["NetworkInterface"]["NetworkInterfaceId"]
+
+    def delete(self) -> None:
+        self.ec2.delete_network_interface(NetworkInterfaceId=self.id)
+
+
+def requested(emu: Emulator, action: str) -> int:
+    """How many times the emulator was asked for this action (its request log)."""
+    log = emu.state_dir / "requests.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sum(1 for line in lines if json.loads(line)["action"] == action)
+
+
+def test_teardown_retries_a_dependency_violation_until_what_holds_it_goes(slow):
+    emu, runner = slow
+    ec2 = emu.client("ec2")
+    stray = StrayInterface(ec2)
+    before = requested(emu, "DeleteSecurityGroup")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        teardown = pool.submit(runner.playbook, "teardown.yml")
+        # Released only once teardown has been refused at least once.
+        while requested(emu, "DeleteSecurityGroup") == before and not teardown.done():
+            time.sleep(0.5)
+        stray.delete()
+        run = teardown.result()
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert "FAILED - RETRYING: [localhost]: Delete the security groups" in run.output
+    assert count_project_resources(ec2) == NOTHING
+
+
+def test_teardown_gives_up_on_a_dependency_violation_with_one_line(slow):
+    emu, runner = slow
+    ec2 = emu.client("ec2")
+    stray = StrayInterface(ec2)
+
+    run = runner.playbook("teardown.yml", "-e", "aws_teardown_dependency_timeout_s=3")
+    assert run.returncode != 0
+    # The last message is the one line; the yaml callback may fold it.
+    last = " ".join(run.output.rpartition("msg:")[2].split())
+    assert re.match(
+        r"'?teardown gave up after 3 s of DependencyViolation: resource sg-\w+ has a dependent "
+        r"object\. Something the project did not create still uses it",
+        last,
+    ), run.output[-3000:]
+
+    # Once it is gone, a rerun finishes the job.
+    stray.delete()
+    teardown_passes(runner.playbook)
+    assert count_project_resources(ec2) == NOTHING

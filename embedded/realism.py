@@ -1,0 +1,348 @@
+"""The realistic mode of the embedded emulator: the EC2 behaviours moto 5.2 skips, modelled the
+way AWS documents them (docs/emulator.md lists each with its source).
+
+moto launches instances straight into `running`, terminates them and frees their network
+interfaces at once, lets a security group, subnet or internet gateway go while an instance
+still uses it, and never throttles. A stack that only ever ran against that has never met an
+interrupted teardown on AWS. `install()` patches moto (embedded/server.py calls it when the
+realistic mode is on) so that:
+
+- an instance stays `pending` for `pending_s` after RunInstances, then is `running`;
+- TerminateInstances leaves it `shutting-down` for `shutting_down_s`; only then is it
+  `terminated` and its network interfaces (DeleteOnTermination) released;
+- DeleteSecurityGroup, DeleteSubnet, DetachInternetGateway, DeleteInternetGateway and DeleteVpc
+  answer DependencyViolation (HTTP 400, AWS's wording) while an instance that is not
+  terminated, or a network interface, still uses what they delete;
+- a share `throttle_share` of EC2 requests answers RequestLimitExceeded (HTTP 503), which
+  botocore retries like any throttling error.
+
+State changes happen when the next request arrives after their deadline (every request first
+calls `advance`), so what a client reads is always what the clock says, with no timer thread.
+
+Settings (environment of the server process):
+  EMBEDDED_PENDING_S        seconds an instance stays pending          (default 0.2)
+  EMBEDDED_SHUTTING_DOWN_S  seconds an instance stays shutting-down    (default 2)
+  EMBEDDED_THROTTLE_SHARE   share of EC2 requests throttled, 0 to 1    (default 0.02)
+  EMBEDDED_THROTTLE_SEED    seed of the throttling draw (default: unseeded)
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from moto.ec2.exceptions import DependencyViolationError
+from moto.ec2.models.instances import Instance, InstanceBackend
+from moto.ec2.models.internet_gateways import InternetGatewayBackend
+from moto.ec2.models.security_groups import SecurityGroupBackend
+from moto.ec2.models.subnets import SubnetBackend
+from moto.ec2.models.vpcs import VPCBackend
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+# InstanceState codes (EC2 API Reference, InstanceState): the low byte is the state.
+PENDING = ("pending", 0)
+RUNNING = ("running", 16)
+SHUTTING_DOWN = ("shutting-down", 32)
+TERMINATED = ("terminated", 48)
+DEFAULTS = {
+    "EMBEDDED_PENDING_S": "0.2",
+    "EMBEDDED_SHUTTING_DOWN_S": "2",
+    "EMBEDDED_THROTTLE_SHARE": "0.02",
+}
+MARKER = "_embedded_realism_installed"
+# moto's own terminate, read before install() replaces it (install() runs once, see MARKER).
+MOTO_TERMINATE = Instance.terminate
+
+
+class SettingError(ValueError):
+    """A realism setting that is not a number in its range: the server refuses to start."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    pending_s: float = 0.2
+    shutting_down_s: float = 2.0
+    throttle_share: float = 0.02
+    throttle_seed: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def number(name: str, upper: float | None = None) -> float:
+            text = env.get(name) or DEFAULTS[name]
+            try:
+                value = float(text)
+            except ValueError:
+                raise SettingError(f"{name}={text!r} is not a number") from None
+            if value < 0 or (upper is not None and value > upper):
+                limit = f"0 to {upper:g}" if upper is not None else "0 or more"
+                raise SettingError(f"{name}={text!r} must be {limit}")
+            return value
+
+        seed = env.get("EMBEDDED_THROTTLE_SEED", "")
+        if seed and not seed.isdigit():
+            raise SettingError(f"EMBEDDED_THROTTLE_SEED={seed!r} must be a whole number")
+        return cls(
+            pending_s=number("EMBEDDED_PENDING_S"),
+            shutting_down_s=number("EMBEDDED_SHUTTING_DOWN_S"),
+            throttle_share=number("EMBEDDED_THROTTLE_SHARE", upper=1.0),
+            throttle_seed=int(seed) if seed else None,
+        )
+
+
+# ---------------------------------------------------------------- instance lifecycle
+
+
+@dataclass
+class Transition:
+    """A state an instance reaches at a given time."""
+
+    instance: Instance
+    deadline: float
+    complete: Callable[[Instance], None]
+
+
+_transitions: dict[str, Transition] = {}
+_lock = threading.RLock()
+
+
+def set_state(instance: Instance, state: tuple[str, int]) -> None:
+    instance._state.name, instance._state.code = state
+
+
+def schedule(instance: Instance, delay_s: float, complete: Callable[[Instance], None]) -> None:
+    """One pending change per instance: a newer one (terminating a pending instance) wins."""
+    with _lock:
+        _transitions[instance.id] = Transition(instance, time.monotonic() + delay_s, complete)
+
+
+def advance(now: float | None = None) -> None:
+    """Complete every transition whose deadline has passed."""
+    now = time.monotonic() if now is None else now
+    with _lock:
+        due = [t for t in _transitions.values() if t.deadline <= now]
+        for transition in due:
+            del _transitions[transition.instance.id]
+            transition.complete(transition.instance)
+
+
+def forget_transitions() -> None:
+    with _lock:
+        _transitions.clear()
+
+
+def become_running(instance: Instance) -> None:
+    if instance._state.name == PENDING[0]:
+        set_state(instance, RUNNING)
+
+
+def become_terminated(instance: Instance) -> None:
+    # moto's own terminate: the state, and the interfaces marked DeleteOnTermination deleted.
+    MOTO_TERMINATE(instance)
+
+
+def install_lifecycle(settings: Settings) -> None:
+    # Whatever is installed now (the host containers' hook too) keeps running underneath.
+    run_instances = InstanceBackend.run_instances
+
+    def run_pending(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reservation = run_instances(self, *args, **kwargs)
+        for instance in reservation.instances:
+            set_state(instance, PENDING)
+            schedule(instance, settings.pending_s, become_running)
+        return reservation
+
+    def terminate_later(self: Instance) -> Any:
+        """TerminateInstances: AWS answers with the instance shutting-down (the previous state
+        is what the response calls PreviousState); an instance already on its way stays so."""
+        previous = copy.copy(self._state)
+        if self._state.name in (SHUTTING_DOWN[0], TERMINATED[0]):
+            return previous
+        set_state(self, SHUTTING_DOWN)
+        schedule(self, settings.shutting_down_s, become_terminated)
+        return previous
+
+    InstanceBackend.run_instances = run_pending
+    Instance.terminate = terminate_later
+
+
+# ---------------------------------------------------------------- DependencyViolation
+
+
+def live_instances(backend: Any) -> Iterable[Instance]:
+    """Instances that still hold their network, security groups and addresses."""
+    return (i for i in backend.all_instances() if i._state.name != TERMINATED[0])
+
+
+def interfaces(backend: Any) -> Iterable[Any]:
+    return list(backend.enis.values())
+
+
+def group_in_use(backend: Any, group_id: str) -> bool:
+    if any(group_id in {g.id for g in eni.group_set} for eni in interfaces(backend)):
+        return True
+    return any(
+        group_id in {g.id for g in instance.security_groups or []}
+        for instance in live_instances(backend)
+    )
+
+
+def subnet_in_use(backend: Any, subnet_id: str) -> bool:
+    if any(eni.subnet and eni.subnet.id == subnet_id for eni in interfaces(backend)):
+        return True
+    return any(instance.subnet_id == subnet_id for instance in live_instances(backend))
+
+
+def public_addresses_in(backend: Any, vpc_id: str) -> bool:
+    """AWS refuses to detach a gateway from a VPC with mapped public addresses."""
+    for eni in interfaces(backend):
+        if eni.public_ip and eni.subnet and eni.subnet.vpc_id == vpc_id:
+            return True
+    return any(
+        instance.public_ip and instance.vpc_id == vpc_id for instance in live_instances(backend)
+    )
+
+
+def vpc_in_use(backend: Any, vpc_id: str) -> bool:
+    """What moto does not check itself: interfaces, instances, a gateway still attached and
+    security groups other than the VPC's default one."""
+    if any(eni.subnet and eni.subnet.vpc_id == vpc_id for eni in interfaces(backend)):
+        return True
+    if any(instance.vpc_id == vpc_id for instance in live_instances(backend)):
+        return True
+    if any(igw.vpc and igw.vpc.id == vpc_id for igw in backend.internet_gateways.values()):
+        return True
+    groups = backend.groups.get(vpc_id, {}).values()
+    return any(group.name != "default" for group in groups)
+
+
+def resolve_group_id(backend: Any, name: str | None, group_id: str | None) -> str | None:
+    if group_id:
+        return group_id
+    group = backend.get_security_group_by_name_or_id(name) if name else None
+    return group.id if group else None
+
+
+def install_dependency_checks() -> None:
+    # Messages as AWS words them (the EC2 error code DependencyViolation, HTTP 400).
+    moto_delete_security_group = SecurityGroupBackend.delete_security_group
+    moto_delete_subnet = SubnetBackend.delete_subnet
+    moto_detach_igw = InternetGatewayBackend.detach_internet_gateway
+    moto_delete_igw = InternetGatewayBackend.delete_internet_gateway
+    moto_delete_vpc = VPCBackend.delete_vpc
+
+    def delete_security_group(
+        self: Any, name: str | None = None, group_id: str | None = None
+    ) -> Any:
+        wanted = resolve_group_id(self, name, group_id)
+        if wanted and group_in_use(self, wanted):
+            raise DependencyViolationError(f"resource {wanted} has a dependent object")
+        return moto_delete_security_group(self, name=name, group_id=group_id)
+
+    def delete_subnet(self: Any, subnet_id: str) -> Any:
+        if subnet_in_use(self, subnet_id):
+            raise DependencyViolationError(
+                f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+            )
+        return moto_delete_subnet(self, subnet_id)
+
+    def detach_internet_gateway(self: Any, internet_gateway_id: str, vpc_id: str) -> Any:
+        if public_addresses_in(self, vpc_id):
+            raise DependencyViolationError(
+                f"Network {vpc_id} has some mapped public address(es). Please unmap those "
+                "public address(es) before detaching the gateway."
+            )
+        return moto_detach_igw(self, internet_gateway_id, vpc_id)
+
+    def delete_internet_gateway(self: Any, internet_gateway_id: str) -> Any:
+        if self.get_internet_gateway(internet_gateway_id).vpc:
+            raise DependencyViolationError(
+                f"The internetGateway '{internet_gateway_id}' has dependencies and cannot be "
+                "deleted."
+            )
+        return moto_delete_igw(self, internet_gateway_id)
+
+    def delete_vpc(self: Any, vpc_id: str) -> Any:
+        if vpc_in_use(self, vpc_id):
+            raise DependencyViolationError(
+                f"The vpc '{vpc_id}' has dependencies and cannot be deleted."
+            )
+        return moto_delete_vpc(self, vpc_id)
+
+    SecurityGroupBackend.delete_security_group = delete_security_group
+    SubnetBackend.delete_subnet = delete_subnet
+    InternetGatewayBackend.detach_internet_gateway = detach_internet_gateway
+    InternetGatewayBackend.delete_internet_gateway = delete_internet_gateway
+    VPCBackend.delete_vpc = delete_vpc
+
+
+# ---------------------------------------------------------------- throttling and the clock
+
+
+def throttled_response(start_response: Any) -> list[bytes]:
+    """EC2's error document for RequestLimitExceeded, with HTTP 503 as AWS sends it."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<Response><Errors><Error><Code>RequestLimitExceeded</Code>"
+        "<Message>Request limit exceeded.</Message></Error></Errors>"
+        f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
+    ).encode()
+    headers = [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+    start_response("503 Service Unavailable", headers)
+    return [body]
+
+
+def drain(environ: dict[str, Any]) -> None:
+    """Read the unanswered request's body so that a kept-alive connection stays in step."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length:
+        environ["wsgi.input"].read(length)
+
+
+def install_request_hook(settings: Settings, service_of: Callable[[dict[str, Any]], str]) -> None:
+    dispatch = DomainDispatcherApplication.__call__
+    draw = random.Random(settings.throttle_seed)
+    draw_lock = threading.Lock()
+
+    def throttle(environ: dict[str, Any]) -> bool:
+        if settings.throttle_share <= 0 or service_of(environ) != "ec2":
+            return False
+        with draw_lock:
+            return draw.random() < settings.throttle_share
+
+    def realistic_dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        advance()
+        if throttle(environ):
+            drain(environ)
+            return throttled_response(start_response)
+        return dispatch(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = realistic_dispatch
+
+
+def install_reset() -> None:
+    """moto's reset forgets every instance: their pending state changes go too."""
+    reset = type(moto_api_backend).reset
+
+    def reset_and_forget(self: Any) -> None:
+        forget_transitions()
+        reset(self)
+
+    type(moto_api_backend).reset = reset_and_forget
+
+
+def install(settings: Settings, service_of: Callable[[dict[str, Any]], str]) -> None:
+    """Patch moto once; `service_of` names a request's AWS service (its signing name)."""
+    if getattr(InstanceBackend, MARKER, False):
+        return
+    install_lifecycle(settings)
+    install_dependency_checks()
+    install_request_hook(settings, service_of)
+    install_reset()
+    setattr(InstanceBackend, MARKER, True)
