@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import Any
 
 try:
-    import boto3
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -35,6 +34,8 @@ try:
         UnauthorizedSSOTokenError,
         UnknownRegionError,
     )
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
 except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore by itself
     pass
 
@@ -90,8 +91,11 @@ def partition_of_region(region: str | None) -> str:
     """The partition (aws, aws-cn, aws-us-gov...) a region name belongs to; ``aws`` when unknown."""
     if not region:
         return "aws"
+    # From botocore's endpoint data, not a session: a session reads the profile (AWS_PROFILE),
+    # and a profile that does not exist must be reported by the call that uses it, in one line.
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
     try:
-        return boto3.session.Session().get_partition_for_region(region)
+        return resolver.get_partition_for_region(region)
     except UnknownRegionError:
         return "aws"
 
@@ -220,6 +224,27 @@ def aws_errors(module: AnsibleAWSModule, action: str, permission: str) -> Iterat
         yield
     except (ClientError, BotoCoreError) as exc:
         fail_aws(module, exc, action, permission)
+    except (KeyError, TypeError, ValueError) as exc:
+        if not _raised_by_botocore_parser(exc):
+            raise
+        module.fail_json(
+            msg=(
+                f"Could not {action}: the endpoint's answer is not AWS's ({type(exc).__name__}: "
+                f"{exc}): check endpoint_url / AWS_URL / AWS_ENDPOINT_URL"
+            ),
+            error_code=type(exc).__name__,
+        )
+
+
+def _raised_by_botocore_parser(exc: BaseException) -> bool:
+    """botocore's response parsers fail with plain KeyError/TypeError/ValueError on a body that
+    is not the protocol's (a web page from a proxy or a wrong endpoint)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename.replace("\\", "/").endswith("botocore/parsers.py"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def boto3_tags_to_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
+
 import boto3
 import pytest
 from ansible_collections.taskstack.aws.tests.unit.module_runner import (
@@ -128,3 +132,48 @@ def test_expired_credentials(aws, aws_error):
     result = guard()
     assert result["failed"] is True
     assert result["msg"].startswith("The AWS credentials have expired (ExpiredToken)")
+
+
+def test_a_profile_that_does_not_exist_is_one_line(aws, monkeypatch):
+    """The partition is read without a session, so the missing profile is reported by the call
+    that uses it, through fail_json, and no ProfileNotFound escapes."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    result = guard()
+    assert result["failed"] is True
+    assert "no-such-profile" in result["msg"]
+    assert "\n" not in result["msg"]
+
+
+class WebPage(http.server.BaseHTTPRequestHandler):
+    """An endpoint that answers every call with a web page (a proxy, a wrong port)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        page = b"<html><body>It works!</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_page_endpoint(monkeypatch) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_endpoint_that_answers_with_a_web_page_is_one_line(web_page_endpoint):
+    result = guard(endpoint_url=web_page_endpoint, region=REGION)
+    assert result["failed"] is True
+    assert result["msg"].startswith("Could not identify the caller: the endpoint's answer is not")
+    assert "check endpoint_url / AWS_URL / AWS_ENDPOINT_URL" in result["msg"]
