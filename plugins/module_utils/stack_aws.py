@@ -14,6 +14,8 @@ ships this file along with the module.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,8 +109,28 @@ def aws_client(module: AnsibleAWSModule, service: str, region: str | None = None
     still come from the module options and environment (endpoint_url, AWS_URL,
     AWS_ENDPOINT_URL, profile, keys).
     """
+    check_endpoint(module)
     extra = {"region": region} if region else {}
     return module.client(service, retry_decorator=aws_retry(), **extra)
+
+
+# Where an endpoint can come from, in the order amazon.aws and botocore read them.
+ENDPOINT_SOURCES = ("AWS_URL", "EC2_URL", "AWS_ENDPOINT_URL")
+
+
+def check_endpoint(module: AnsibleAWSModule) -> None:
+    """Refuse an endpoint that is not a URL, naming where it was set (botocore would only say
+    "Invalid endpoint")."""
+    # The environment first: amazon.aws copies AWS_URL and EC2_URL into endpoint_url.
+    given = [(name, os.environ.get(name)) for name in ENDPOINT_SOURCES] + [
+        ("endpoint_url", module.params.get("endpoint_url"))
+    ]
+    for source, value in given:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            module.fail_json(
+                msg=f"{source}={value!r} is not an endpoint URL: write it with its scheme, "
+                f"like http://127.0.0.1:4566 or https://ec2.eu-west-3.amazonaws.com"
+            )
 
 
 def warn(module: AnsibleAWSModule, message: str) -> None:

@@ -177,3 +177,14 @@ def test_an_endpoint_that_answers_with_a_web_page_is_one_line(web_page_endpoint)
     assert result["failed"] is True
     assert result["msg"].startswith("Could not identify the caller: the endpoint's answer is not")
     assert "check endpoint_url / AWS_URL / AWS_ENDPOINT_URL" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("AWS_ENDPOINT_URL", "127.0.0.1:4566"), ("AWS_URL", "localhost:4566")],
+)
+def test_an_endpoint_without_its_scheme_is_named(variable, value, monkeypatch, no_aws_calls):
+    monkeypatch.setenv(variable, value)
+    result = guard(region=REGION)
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"{variable}={value!r} is not an endpoint URL")
