@@ -292,11 +292,13 @@ BAD_INPUTS = [
         {},
         "project_environment='dev\\nprod' is not one of dev, staging, prod",
     ),
+    # (The runner sets project_state_dir itself, last: a folder under it stands for it here;
+    # tests/validate covers project_state_dir.)
     (
-        "state-folder-that-is-a-file",
-        {"project_state_dir": str(REPO_ROOT / "README.md")},
+        "key-folder-inside-a-file",
+        {"aws_key_pair_dir": str(REPO_ROOT / "README.md" / "keys")},
         {},
-        f"project_state_dir={REPO_ROOT / 'README.md'} cannot hold the run's files",
+        f"aws_key_pair_dir={REPO_ROOT / 'README.md' / 'keys'} cannot hold the run's files",
     ),
 ]
 
