@@ -146,6 +146,25 @@ def test_teardown_never_touches_other_projects_or_the_default_vpc(run_playbook, 
     assert {vpc["VpcId"] for vpc in default_vpcs} <= remaining
 
 
+def test_teardown_keeps_a_key_pair_of_the_project_name_without_the_project_tag(
+    run_playbook, ec2
+):
+    """Someone else's taskstack-key (no Project tag) is not the project's to delete."""
+    ec2.create_key_pair(KeyName="taskstack-key")
+    PartialStack(ec2).vpc()
+
+    run = run_playbook("teardown.yml")
+    assert run.returncode == 0, run.output[-3000:]
+
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["taskstack-key"]
+    # The yaml callback may fold the line.
+    assert (
+        "key pair taskstack-key is kept: it does not carry the tag Project=taskstack"
+        in " ".join(run.output.split())
+    ), run.output[-3000:]
+    assert count_project_resources(ec2) == NOTHING
+
+
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):
     keys = state_dir / "keys"
     keys.mkdir()
