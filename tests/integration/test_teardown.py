@@ -146,9 +146,7 @@ def test_teardown_never_touches_other_projects_or_the_default_vpc(run_playbook, 
     assert {vpc["VpcId"] for vpc in default_vpcs} <= remaining
 
 
-def test_teardown_keeps_a_key_pair_of_the_project_name_without_the_project_tag(
-    run_playbook, ec2
-):
+def test_teardown_keeps_a_key_pair_of_the_project_name_without_the_project_tag(run_playbook, ec2):
     """Someone else's taskstack-key (no Project tag) is not the project's to delete."""
     ec2.create_key_pair(KeyName="taskstack-key")
     PartialStack(ec2).vpc()
