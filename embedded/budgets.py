@@ -9,7 +9,11 @@ equality without AWS's checks. `install()` patches moto's budgets backend and re
   too), no member the Budget data type lacks, none that only AWS sets (HealthStatus);
 - DescribeSubscribersForNotification, CreateSubscriber and DeleteSubscriber exist;
 - CreateNotification, DeleteNotification and DescribeNotificationsForBudget answer
-  NotFoundException, DuplicateRecordException and CreationLimitExceededException like AWS.
+  NotFoundException, DuplicateRecordException and CreationLimitExceededException like AWS;
+- CreateBudget keeps its ResourceTags, and TagResource, UntagResource and ListTagsForResource
+  exist for a budget's ARN (arn:aws:budgets::<account>:budget/<name>), with the ResourceTag
+  limits (key 1-128 characters, value at most 256, at most 200 tags, no "aws:" key); the tags go
+  with the budget when it is deleted.
 
 Sources (AWS Billing and Cost Management API Reference, and botocore's budgets service model,
 which carries the same text):
@@ -18,11 +22,14 @@ https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_
 https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_CreateSubscriber.html
 https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_DeleteSubscriber.html
 https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_Budget.html
+https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_TagResource.html
+https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_ResourceTag.html
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +76,13 @@ BUDGET_MEMBERS = (
     "BillingViewArn",
     "HealthStatus",
 )
+# ResourceTag: Key 1-128 characters, Value 0-256; TagResource's ResourceTags: at most 200.
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_TAGS = 200
+BUDGET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:budgets::(\d{12}):budget/(.+)$")
+# Where a budget keeps its tags: moto's Budget object has no place for them.
+TAGS_ATTRIBUTE = "embedded_tags"
 MARKER = "_embedded_budgets_installed"
 # Read before install() replaces it (install() runs once, see MARKER).
 MOTO_CREATE_BUDGET = BudgetsBackend.create_budget
@@ -260,10 +274,12 @@ def create_budget(
     account_id: str,
     budget: dict[str, Any],
     notifications: list[dict[str, Any]],
+    tags: list[dict[str, str]] | None = None,
 ) -> None:
-    """CreateBudget with the filter rule and the notification and subscriber limits of
-    CreateNotification."""
+    """CreateBudget with the filter rule, the notification and subscriber limits of
+    CreateNotification, and its ResourceTags."""
     check_filter_style(budget)
+    new_tags = checked_tags(tags or [])
     if len(notifications) > MAX_NOTIFICATIONS:
         raise CreationLimitExceededException(
             f"A budget can have at most {MAX_NOTIFICATIONS} notifications"
@@ -277,6 +293,53 @@ def create_budget(
             raise DuplicateRecordException("notification", label(identity))
         seen.add(identity)
     MOTO_CREATE_BUDGET(self, account_id, budget, notifications)
+    setattr(self.budgets[account_id][budget["BudgetName"]], TAGS_ATTRIBUTE, new_tags)
+
+
+# ---------------------------------------------------------------- tags
+
+
+def checked_tags(tags: Any) -> dict[str, str]:
+    """ResourceTags as a dict, refused like AWS when they break ResourceTag's limits."""
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS:
+        raise InvalidParameterException(f"ResourceTags must be a list of at most {MAX_TAGS} tags")
+    found: dict[str, str] = {}
+    for tag in tags:
+        key, value = tag.get("Key", ""), tag.get("Value", "")
+        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            raise InvalidParameterException(
+                f"Tag keys have 1 to {MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}"
+            )
+        # Keys starting with aws: are reserved for AWS's own tags, on every service.
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterException(f"Tag key {key} uses the reserved prefix aws:")
+        found[key] = value
+    return found
+
+
+def budget_of_arn(backend: BudgetsBackend, arn: str) -> Budget:
+    match = BUDGET_ARN_RE.match(arn or "")
+    if match is None:
+        raise InvalidParameterException(f"{arn} is not the ARN of a budget")
+    return find_budget(backend, match.group(1), match.group(2), "find the resource")
+
+
+def list_tags_for_resource(self: BudgetsBackend, arn: str) -> dict[str, str]:
+    return dict(getattr(budget_of_arn(self, arn), TAGS_ATTRIBUTE, {}))
+
+
+def tag_resource(self: BudgetsBackend, arn: str, tags: Any) -> None:
+    budget = budget_of_arn(self, arn)
+    merged = {**getattr(budget, TAGS_ATTRIBUTE, {}), **checked_tags(tags)}
+    if len(merged) > MAX_TAGS:
+        raise InvalidParameterException(f"A budget can have at most {MAX_TAGS} tags")
+    setattr(budget, TAGS_ATTRIBUTE, merged)
+
+
+def untag_resource(self: BudgetsBackend, arn: str, keys: list[str]) -> None:
+    budget = budget_of_arn(self, arn)
+    kept = {k: v for k, v in getattr(budget, TAGS_ATTRIBUTE, {}).items() if k not in keys}
+    setattr(budget, TAGS_ATTRIBUTE, kept)
 
 
 def create_notification(
@@ -397,6 +460,9 @@ BACKEND_OPERATIONS = (
     describe_subscribers_for_notification,
     create_subscriber,
     delete_subscriber,
+    list_tags_for_resource,
+    tag_resource,
+    untag_resource,
 )
 
 
@@ -437,7 +503,39 @@ def subscriber_call(operation: str) -> Any:
     return respond
 
 
+def respond_create_budget(self: BudgetsResponse) -> str:
+    """moto's CreateBudget, which drops ResourceTags."""
+    self.backend.create_budget(
+        account_id=self._get_param("AccountId"),
+        budget=self._get_param("Budget"),
+        notifications=self._get_param("NotificationsWithSubscribers", []),
+        tags=self._get_param("ResourceTags", []),
+    )
+    return json.dumps({})
+
+
+def respond_list_tags_for_resource(self: BudgetsResponse) -> str:
+    tags = self.backend.list_tags_for_resource(self._get_param("ResourceARN"))
+    return json.dumps({"ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+def respond_tag_resource(self: BudgetsResponse) -> str:
+    self.backend.tag_resource(self._get_param("ResourceARN"), self._get_param("ResourceTags"))
+    return json.dumps({})
+
+
+def respond_untag_resource(self: BudgetsResponse) -> str:
+    self.backend.untag_resource(
+        self._get_param("ResourceARN"), self._get_param("ResourceTagKeys", [])
+    )
+    return json.dumps({})
+
+
 RESPONSES = {
+    "create_budget": respond_create_budget,
+    "list_tags_for_resource": respond_list_tags_for_resource,
+    "tag_resource": respond_tag_resource,
+    "untag_resource": respond_untag_resource,
     "update_budget": respond_update_budget,
     "describe_subscribers_for_notification": respond_describe_subscribers_for_notification,
     "create_subscriber": subscriber_call("create_subscriber"),

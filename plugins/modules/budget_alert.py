@@ -80,6 +80,15 @@ options:
         V(true).
     type: bool
     default: true
+  tags:
+    description:
+      - 'Tags the budget carries (CreateBudget''s C(ResourceTags)), for example
+        C({"Project": "taskstack"}).'
+      - With O(state=present), a new budget is created with them and an existing one gets those
+        it lacks (other tags are left alone).
+      - With O(state=absent), the budget is deleted only when it carries all of them; a budget
+        of that name without them is not the caller's and is kept, with a warning.
+    type: dict
   account_id:
     description:
       - Twelve-digit id of the account owning the budget. When omitted it comes from STS, which
@@ -88,7 +97,9 @@ options:
 notes:
   - "Permissions: C(budgets:ViewBudget) for reading (every state) and C(budgets:ModifyBudget)
     for creating, updating and deleting, plus C(sts:GetCallerIdentity) unless O(account_id)
-    is set. An access denied error names the missing one."
+    is set. With O(tags): C(budgets:ListTagsForResource), and C(budgets:TagResource) for a
+    budget lacking some of them (C(ResourceTags) on CreateBudget needs it too). An access
+    denied error names the missing one."
   - Supports check mode and diff mode; check mode reports what would change in RV(differences).
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -115,6 +126,13 @@ EXAMPLES = r"""
   taskstack.aws.budget_alert:
     name: taskstack-monthly
     state: absent
+
+- name: Remove the budget only if it is the project's
+  taskstack.aws.budget_alert:
+    name: taskstack-monthly
+    state: absent
+    tags:
+      Project: taskstack
 """
 
 RETURN = r"""
@@ -149,6 +167,11 @@ budget:
         threshold: 80.0
         threshold_type: PERCENTAGE
         subscribers: [ops@example.com]
+kept:
+  description: Why a budget of that name was not deleted (it lacks some of O(tags)).
+  returned: with O(state=absent), when such a budget was kept
+  type: str
+  sample: "budget 'taskstack-monthly' does not carry the tags Project=taskstack: kept"
 matched_budget:
   description: Name of the budget that passed the audit.
   returned: with O(state=audit), on success
@@ -192,6 +215,11 @@ from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
 
 VIEW = "budgets:ViewBudget"
 MODIFY = "budgets:ModifyBudget"
+LIST_TAGS = "budgets:ListTagsForResource"
+TAG = "budgets:TagResource"
+# ResourceTag: key 1-128 characters, value at most 256; keys starting with aws: are AWS's own.
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
 MAX_EMAILS = 10
 MAX_AUDIT_REASONS = 5  # budgets named in an audit failure, to keep it one readable line
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -226,7 +254,27 @@ def validation_errors(params: dict[str, Any]) -> list[str]:
         errors.append(f"invalid e-mail address {', '.join(map(repr, bad))}: use name@domain.tld")
     if len(set(emails)) > MAX_EMAILS:
         errors.append(f"AWS Budgets accepts at most {MAX_EMAILS} e-mail subscribers per alert")
+    return errors + tag_errors(params.get("tags") or {})
+
+
+def tag_errors(tags: dict[str, Any]) -> list[str]:
+    """What AWS's ResourceTag would refuse in the tags option."""
+    errors = []
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY or key.lower().startswith("aws:"):
+            errors.append(
+                f"tag key {key!r} is not valid: use 1-{MAX_TAG_KEY} characters, not starting "
+                "with aws:"
+            )
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            errors.append(
+                f"tag {key!r} must have a text value of at most {MAX_TAG_VALUE} characters"
+            )
     return errors
+
+
+def missing_tags(wanted: dict[str, str], have: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in wanted.items() if have.get(key) != value}
 
 
 # ---------------------------------------------------------------- desired and current state
@@ -309,6 +357,24 @@ class Budgets:
         self.module = module
         self.account_id = account_id
         self.client = budgets_client(module)
+        # Put on the budget by the call that creates it (CreateBudget's ResourceTags).
+        self.resource_tags: dict[str, str] = module.params.get("tags") or {}
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:budgets::{self.account_id}:budget/{name}"
+
+    def tags(self, name: str) -> dict[str, str]:
+        with aws_errors(self.module, f"read the tags of budget {name!r}", LIST_TAGS):
+            found = self.client.list_tags_for_resource(ResourceARN=self.arn(name), aws_retry=True)
+        return {tag["Key"]: tag["Value"] for tag in found.get("ResourceTags", [])}
+
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        with aws_errors(self.module, f"tag budget {name!r}", TAG):
+            self.client.tag_resource(
+                ResourceARN=self.arn(name),
+                ResourceTags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                aws_retry=True,
+            )
 
     def get(self, name: str) -> dict | None:
         with aws_errors(self.module, f"read budget {name!r}", VIEW):
@@ -365,8 +431,15 @@ class Budgets:
                     {"Notification": n, "Subscribers": email_subscribers(emails)}
                     for n in notifications
                 ],
+                **self.resource_tags_argument(),
                 aws_retry=True,
             )
+
+    def resource_tags_argument(self) -> dict[str, Any]:
+        """CreateBudget's ResourceTags, left out when there are none (it needs TagResource)."""
+        if not self.resource_tags:
+            return {}
+        return {"ResourceTags": [{"Key": k, "Value": v} for k, v in self.resource_tags.items()]}
 
     def update(self, new_budget: dict) -> None:
         with aws_errors(self.module, f"update budget {new_budget['BudgetName']!r}", MODIFY):
@@ -603,6 +676,16 @@ def run_absent(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
     name = module.params["name"]
     current = api.get(name)
     result: dict[str, Any] = {"budget": None}
+    lacking = (
+        missing_tags(api.resource_tags, api.tags(name)) if current and api.resource_tags else {}
+    )
+    if lacking:
+        # Same name, not the caller's: deleting it would take someone else's billing alert.
+        shown = ", ".join(f"{k}={v}" for k, v in lacking.items())
+        result["kept"] = f"budget {name!r} does not carry the tags {shown}: kept"
+        module.warn(f"{result['kept']}; delete it yourself if it is yours")
+        result["budget"] = summarize(current, [], {})
+        return result
     if current is not None:
         result.update(changed=True, differences=[f"delete budget {name!r}"])
         if module._diff:
@@ -621,8 +704,15 @@ def run_present(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
             "budget, not a COST one: delete it or choose another name"
         )
     differences = present.differences()
+    # A budget created by this run gets its tags from CreateBudget itself.
+    lacking = {}
+    if present.current is not None and api.resource_tags:
+        lacking = missing_tags(api.resource_tags, api.tags(present.name))
+    differences += [f"tag {key}={value}" for key, value in lacking.items()]
     if differences and not module.check_mode:
         present.apply()
+        if lacking:
+            api.tag(present.name, lacking)
     result: dict[str, Any] = {
         "changed": bool(differences),
         "differences": differences,
@@ -648,6 +738,7 @@ def main() -> None:
             forecast_threshold=dict(type="float", default=100.0),
             purge_notifications=dict(type="bool", default=True),
             account_id=dict(type="str"),
+            tags=dict(type="dict"),
         ),
         required_if=[("state", "present", ["emails"])],
         supports_check_mode=True,

@@ -562,3 +562,62 @@ def test_create_budget_refuses_the_same_notification_twice(client):
             AccountId=ACCOUNT_ID, Budget=cost_budget(), NotificationsWithSubscribers=twice
         ),
     )
+
+
+# ---------------------------------------------------------------- tags (ResourceTags)
+
+ARN = f"arn:aws:budgets::{ACCOUNT_ID}:budget/{NAME}"
+PROJECT_TAGS = [{"Key": "Project", "Value": "taskstack"}, {"Key": "ManagedBy", "Value": "ansible"}]
+
+
+def tags_of(client, arn: str = ARN) -> dict[str, str]:
+    found = client.list_tags_for_resource(ResourceARN=arn)["ResourceTags"]
+    return {tag["Key"]: tag["Value"] for tag in found}
+
+
+def test_create_budget_keeps_its_resource_tags(client):
+    client.create_budget(AccountId=ACCOUNT_ID, Budget=cost_budget(), ResourceTags=PROJECT_TAGS)
+    assert tags_of(client) == {"Project": "taskstack", "ManagedBy": "ansible"}
+
+
+def test_tag_and_untag_resource_change_the_budgets_tags(client, budget):
+    assert tags_of(client) == {}
+    client.tag_resource(ResourceARN=ARN, ResourceTags=PROJECT_TAGS)
+    client.untag_resource(ResourceARN=ARN, ResourceTagKeys=["ManagedBy"])
+    assert tags_of(client) == {"Project": "taskstack"}
+
+
+def test_the_tags_go_with_the_budget(client):
+    client.create_budget(AccountId=ACCOUNT_ID, Budget=cost_budget(), ResourceTags=PROJECT_TAGS)
+    client.delete_budget(AccountId=ACCOUNT_ID, BudgetName=NAME)
+    client.create_budget(AccountId=ACCOUNT_ID, Budget=cost_budget())
+    assert tags_of(client) == {}
+
+
+def test_tags_of_an_unknown_budget_are_not_found(client):
+    fails_with(client, "ListTagsForResource", "NotFoundException", lambda: tags_of(client))
+
+
+@pytest.mark.parametrize(
+    "arn", ["taskstack", f"arn:aws:ec2:eu-west-3:{ACCOUNT_ID}:key-pair/key-0123456789abcdef0"]
+)
+def test_a_resource_that_is_not_a_budget_is_refused(client, budget, arn):
+    fails_with(
+        client, "ListTagsForResource", "InvalidParameterException", lambda: tags_of(client, arn)
+    )
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        pytest.param({"Key": "aws:createdBy", "Value": "x"}, id="reserved-prefix"),
+        pytest.param({"Key": "Project", "Value": "x" * 257}, id="value-too-long"),
+    ],
+)
+def test_tag_resource_refuses_what_resource_tag_forbids(client, unchecked, budget, tag):
+    fails_with(
+        client,
+        "TagResource",
+        "InvalidParameterException",
+        lambda: unchecked.tag_resource(ResourceARN=ARN, ResourceTags=[tag]),
+    )

@@ -146,6 +146,62 @@ def test_teardown_never_touches_other_projects_or_the_default_vpc(run_playbook, 
     assert {vpc["VpcId"] for vpc in default_vpcs} <= remaining
 
 
+def test_teardown_keeps_a_key_pair_of_the_project_name_without_the_project_tag(run_playbook, ec2):
+    """Someone else's taskstack-key (no Project tag) is not the project's to delete."""
+    ec2.create_key_pair(KeyName="taskstack-key")
+    PartialStack(ec2).vpc()
+
+    run = run_playbook("teardown.yml")
+    assert run.returncode == 0, run.output[-3000:]
+
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["taskstack-key"]
+    # The yaml callback may fold the line.
+    assert (
+        "key pair taskstack-key is kept: it does not carry the tag Project=taskstack"
+        in " ".join(run.output.split())
+    ), run.output[-3000:]
+    assert count_project_resources(ec2) == NOTHING
+
+
+BUDGET = "taskstack-monthly-cost"
+ACCOUNT = "123456789012"
+
+
+def budget_names(emulator: Emulator) -> list[str]:
+    budgets = emulator.client("budgets", region="us-east-1")
+    return [b["BudgetName"] for b in budgets.describe_budgets(AccountId=ACCOUNT).get("Budgets", [])]
+
+
+def test_teardown_in_a_region_without_the_stack_keeps_the_global_budget(
+    run_playbook, ec2, fresh_emulator
+):
+    """AWS_REGION set to the wrong region: the stack keeps running in eu-west-3, so its
+    billing alert (a global resource) must stay; only an explicit variable deletes it."""
+    site = run_playbook(*PROVISIONING)
+    assert site.returncode == 0, site.output[-3000:]
+    assert budget_names(fresh_emulator) == [BUDGET]
+
+    wrong = run_playbook("teardown.yml", env={"AWS_REGION": "us-east-1"})
+    assert wrong.returncode == 0, wrong.output[-3000:]
+    assert budget_names(fresh_emulator) == [BUDGET]
+    assert count_project_resources(ec2)["instance"] == 1
+    assert (
+        f"nothing of project taskstack in us-east-1; the budget {BUDGET} is global and is kept"
+        in " ".join(wrong.output.split())
+    ), wrong.output[-3000:]
+
+    # A teardown interrupted after the regional deletes leaves the budget alone in the
+    # account: the variable lets a rerun finish the job from any region.
+    anyway = run_playbook(
+        "teardown.yml",
+        "-e",
+        "aws_teardown_delete_budget_anyway=true",
+        env={"AWS_REGION": "us-east-1"},
+    )
+    assert anyway.returncode == 0, anyway.output[-3000:]
+    assert budget_names(fresh_emulator) == []
+
+
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):
     keys = state_dir / "keys"
     keys.mkdir()
