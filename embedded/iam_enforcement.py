@@ -365,15 +365,12 @@ def touched_resources(
 
 def budget_resources(operation: str, body: bytes | str, account_id: str) -> list[Touched]:
     """Budgets authorizes on budget/<name>; DescribeBudgets lists them all: budget/*."""
-    try:
-        request = json.loads(body or "{}")
-    except ValueError:
-        request = {}
-    if not isinstance(request, dict):
-        request = {}
+    request = budget_request(body)
     # CreateBudget names it in Budget, UpdateBudget in NewBudget, the other calls at the top.
     nested = request.get("Budget") or request.get("NewBudget") or {}
-    name = request.get("BudgetName") or nested.get("BudgetName") or "*"
+    # The tag calls name the budget by its ARN: arn:aws:budgets::<account>:budget/<name>.
+    arn_name = str(request.get("ResourceARN") or "").partition(":budget/")[2]
+    name = request.get("BudgetName") or nested.get("BudgetName") or arn_name or "*"
     if operation == "DescribeBudgets":
         name = "*"
     return [Touched(resource_arn("budgets", "budget", name, "", account_id), "budget")]
@@ -578,7 +575,21 @@ def decide(
         extra = tag_on_create(action, resources, request.data)
         if extra:
             decisions += authorize(documents, "ec2:CreateTags", extra, context)
+    # The SAR: "Creating a budget with tags also requires the 'budgets:TagResource' permission".
+    tags_a_new_budget = request.operation == "CreateBudget" and bool(
+        budget_request(request.body).get("ResourceTags")
+    )
+    if tags_a_new_budget and all(d.allowed for d in decisions):
+        decisions += authorize(documents, "budgets:TagResource", resources, context)
     return decisions
+
+
+def budget_request(body: bytes | str) -> dict[str, Any]:
+    try:
+        request = json.loads(body or "{}")
+    except ValueError:
+        return {}
+    return request if isinstance(request, dict) else {}
 
 
 # ---------------------------------------------------------------- moto's request hook

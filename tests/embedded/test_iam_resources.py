@@ -152,6 +152,35 @@ def test_the_deployer_changes_only_its_projects_budget() -> None:
     assert allowed("budgets:UpdateBudget", body=json.dumps(update))
 
 
+def test_creating_a_budget_with_tags_also_needs_tag_resource() -> None:
+    """The SAR: "Creating a budget with tags also requires the 'budgets:TagResource'
+    permission"."""
+    modify_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "budgets:ModifyBudget",
+                "Resource": "arn:aws:budgets::*:budget/*",
+            }
+        ],
+    }
+    budget = {"AccountId": DEFAULT_ACCOUNT_ID, "Budget": {"BudgetName": "taskstack-monthly"}}
+    tagged = dict(budget, ResourceTags=[{"Key": "Project", "Value": PROJECT}])
+    assert allowed("budgets:CreateBudget", body=json.dumps(budget), policy=modify_only)
+    assert not allowed("budgets:CreateBudget", body=json.dumps(tagged), policy=modify_only)
+    assert allowed("budgets:CreateBudget", body=json.dumps(tagged))
+
+
+def test_the_tag_calls_are_authorized_on_the_budget_their_arn_names() -> None:
+    def tag(name: str) -> str:
+        arn = f"arn:aws:budgets::{DEFAULT_ACCOUNT_ID}:budget/{name}"
+        return json.dumps({"ResourceARN": arn, "ResourceTags": [{"Key": "k", "Value": "v"}]})
+
+    assert allowed("budgets:TagResource", body=tag("taskstack-monthly"))
+    assert not allowed("budgets:TagResource", body=tag("finance-monthly"))
+
+
 # ---------------------------------------------------------------- RunInstances
 
 
