@@ -156,9 +156,15 @@ def test_a_different_image_never_launches_a_second_instance(provisioned, ec2):
 
 def test_a_gateway_left_detached_by_a_killed_run_is_attached_not_duplicated(provisioned, ec2):
     # The state a run killed between CreateInternetGateway and AttachInternetGateway leaves: a
-    # tagged gateway attached to nothing, and a VPC without one.
+    # tagged gateway attached to nothing, a VPC without one, and no instance yet (AWS refuses to
+    # detach a gateway while an instance of the VPC has a public address: DependencyViolation).
     (igw,) = ec2.describe_internet_gateways(Filters=project_filter())["InternetGateways"]
     (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
+    instance_id = the_instance(ec2)["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_terminated").wait(
+        InstanceIds=[instance_id], WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
     ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
 
     rerun = provisioned.playbook(*PROVISIONING)
