@@ -13,13 +13,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODULES = [
-    "account_guard",
-    "budget_alert",
-    "instance_type_offerings_info",
-    "tag_compliance",
-    "tagged_resources_info",
-]
+# Every module of the collection, so that a new one cannot be left out.
+MODULES = sorted(p.stem for p in (REPO_ROOT / "plugins" / "modules").glob("[a-z]*.py"))
 
 
 def test_the_symlink_is_the_repository():
