@@ -300,28 +300,259 @@ BAD_INPUTS = [
         {},
         f"aws_key_pair_dir={REPO_ROOT / 'README.md' / 'keys'} cannot hold the run's files",
     ),
+    # Issue 15: values checked against AWS (one read each) before the first change.
+    (
+        "instance-type-that-does-not-exist",
+        {"aws_instance_type": "t3.24xlarge"},
+        {},
+        "aws_instance_type=t3.24xlarge is not offered in any zone of eu-west-3",
+    ),
+    (
+        "instance-type-of-another-world",
+        {"aws_instance_type": "x9.large"},
+        {},
+        "aws_instance_type=x9.large is not offered in any zone of eu-west-3",
+    ),
+    (
+        "image-that-does-not-exist",
+        {"aws_instance_ami_id": "ami-0123456789abcdef0"},
+        {},
+        "aws_instance_ami_id=ami-0123456789abcdef0 does not exist in this region",
+    ),
+    (
+        "zone-of-another-region",
+        {"aws_network_availability_zone": "us-east-1a"},
+        {},
+        "aws_network_availability_zone=us-east-1a is not an available zone of eu-west-3 "
+        "(its zones: eu-west-3a, eu-west-3b, eu-west-3c)",
+    ),
+    (
+        "zone-that-does-not-exist",
+        {"aws_network_availability_zone": "eu-west-3z"},
+        {},
+        "aws_network_availability_zone=eu-west-3z is not an available zone of eu-west-3",
+    ),
+    (
+        "zone-without-the-instance-type",
+        # c5a.large is offered in eu-west-3a and eu-west-3c only (AWS's offerings, as moto has them)
+        {
+            "aws_instance_type": "c5a.large",
+            "aws_network_availability_zone": "eu-west-3b",
+            "aws_budget_allow_over_limit": True,
+        },
+        {},
+        "The zone eu-west-3b does not offer aws_instance_type=c5a.large "
+        "(zones of eu-west-3 that do: eu-west-3a, eu-west-3c)",
+    ),
+    (
+        "region-of-another-partition",
+        None,
+        {"AWS_REGION": "cn-north-1"},
+        # The emulator's account is a commercial one, whose keys China's STS does not know.
+        "AWS rejected the credentials in cn-north-1 (InvalidClientTokenId): that region is in "
+        "the aws-cn partition, whose accounts are separate",
+    ),
+    (
+        "region-of-the-us-government",
+        None,
+        {"AWS_REGION": "us-gov-west-1"},
+        "that region is in the aws-us-gov partition",
+    ),
+    (
+        "instance-dearer-than-the-budget",
+        {"aws_instance_type": "t3.large"},
+        {},
+        "aws_instance_type=t3.large costs 0.0944 USD an hour on demand in eu-west-3, about 68.91 "
+        "USD a month (730 hours), above aws_budget_limit_usd=15.0: choose a smaller type, raise "
+        "aws_budget_limit_usd to at least 69, or set aws_budget_allow_over_limit=true",
+    ),
+    (
+        "budget-below-the-default-instance",
+        {"aws_budget_limit_usd": 5},
+        {},
+        "aws_instance_type=t3.micro costs 0.0118 USD an hour on demand in eu-west-3, about 8.61 "
+        "USD a month",
+    ),
+    (
+        "instance-type-without-a-price",
+        {"aws_instance_type": "t3a.micro"},
+        {},
+        "aws_instance_type=t3a.micro in eu-west-3 is not in the project's price table",
+    ),
+    (
+        "budget-of-a-billion",
+        {"aws_budget_limit_usd": 1000000000},
+        {},
+        "the monthly limit must be greater than 0 USD and at most 1000 USD",
+    ),
+    (
+        "actual-threshold-of-zero",
+        {"aws_budget_actual_threshold_percent": 0},
+        {},
+        "aws_budget_actual_threshold_percent=0: a threshold is a percentage of aws_budget_limit",
+    ),
+    (
+        "forecast-threshold-above-what-aws-accepts",
+        {"aws_budget_forecast_threshold_percent": 5000},
+        {},
+        "aws_budget_forecast_threshold_percent=5000: a threshold is a percentage",
+    ),
+    (
+        "eleven-alert-addresses",
+        None,
+        {"BUDGET_ALERT_EMAIL": ",".join(f"ops{n}@example.com" for n in range(11))},
+        "aws_budget_emails has 11 addresses: AWS Budgets notifies at most 10 per alert",
+    ),
+    (
+        "alert-addresses-separated-by-semicolons",
+        None,
+        {"BUDGET_ALERT_EMAIL": "alice@example.com;bob@example.com"},
+        "separate the addresses with commas",
+    ),
 ]
 
 
+OTHER_PROJECT = [{"Key": "Project", "Value": "other-project"}]
+
+
+def named(name: str, project: str | None = None) -> list[dict]:
+    """TagSpecifications tags: Name, and Project when given."""
+    tags = [{"Key": "Name", "Value": name}]
+    return tags + ([{"Key": "Project", "Value": project}] if project else [])
+
+
+def other_project(emulator: Emulator) -> None:
+    """Another project's stack in the same account and region: nothing of it may change."""
+    ec2 = emulator.client("ec2")
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("other-vpc", "other-project")}],
+    )["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": OTHER_PROJECT}],
+    )["Subnet"]["SubnetId"]
+    ec2.create_security_group(
+        GroupName="other-sg",
+        Description="another project",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": OTHER_PROJECT}],
+    )
+    ec2.create_key_pair(
+        KeyName="other-key",
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": OTHER_PROJECT}],
+    )
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": OTHER_PROJECT}],
+    )["Instances"][0]["InstanceId"]
+    # Running before the snapshot: pending turns running by itself, as on AWS.
+    ec2.get_waiter("instance_running").wait(
+        InstanceIds=[instance], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    create_budget(emulator, "other-monthly-cost", OTHER_PROJECT)
+
+
+def create_budget(emulator: Emulator, name: str, tags: list[dict]) -> None:
+    emulator.client("budgets", region="us-east-1").create_budget(
+        AccountId="123456789012",
+        Budget={
+            "BudgetName": name,
+            "BudgetLimit": {"Amount": "20", "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        },
+        **({"ResourceTags": tags} if tags else {}),
+    )
+
+
+def account_snapshot(emulator: Emulator) -> dict[str, list]:
+    """Every resource the project could touch, with what identifies and describes it."""
+    ec2 = emulator.client("ec2")
+    budgets = emulator.client("budgets", region="us-east-1")
+
+    def tags(item: dict) -> list:
+        return sorted((t["Key"], t["Value"]) for t in item.get("Tags", []))
+
+    instances = [
+        (i["InstanceId"], i["State"]["Name"], i["InstanceType"], tags(i))
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    ]
+    return {
+        "vpcs": sorted(
+            (v["VpcId"], v["CidrBlock"], tags(v))
+            for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])[
+                "Vpcs"
+            ]
+        ),
+        "subnets": sorted(
+            (s["SubnetId"], s["VpcId"], s["CidrBlock"], s["AvailabilityZone"], tags(s))
+            for s in ec2.describe_subnets()["Subnets"]
+        ),
+        "gateways": sorted(
+            (g["InternetGatewayId"], str(g.get("Attachments")), tags(g))
+            for g in ec2.describe_internet_gateways()["InternetGateways"]
+        ),
+        "security_groups": sorted(
+            (g["GroupId"], g["GroupName"], str(g["IpPermissions"]), tags(g))
+            for g in ec2.describe_security_groups()["SecurityGroups"]
+        ),
+        "key_pairs": sorted(
+            (k["KeyName"], k["KeyFingerprint"], tags(k))
+            for k in ec2.describe_key_pairs()["KeyPairs"]
+        ),
+        "instances": sorted(instances),
+        "budgets": sorted(
+            (b["BudgetName"], str(b["BudgetLimit"]))
+            for b in budgets.describe_budgets(AccountId="123456789012").get("Budgets", [])
+        ),
+    }
+
+
 def assert_nothing_created(emulator: Emulator) -> None:
+    """An account that was empty is still empty: no VPC, key pair, group or budget."""
     ec2 = emulator.client("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]
     assert vpcs == []
     assert ec2.describe_key_pairs()["KeyPairs"] == []
-    assert (
-        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["taskstack-sg"]}])[
-            "SecurityGroups"
-        ]
-        == []
-    )
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["taskstack-sg"]}]
+    )["SecurityGroups"]
+    assert groups == []
     budgets = emulator.client("budgets", region="us-east-1")
     assert budgets.describe_budgets(AccountId="123456789012").get("Budgets", []) == []
 
 
 def error_line(output: str) -> str:
+    """The run's one error line (the message, whole, on it)."""
     errors = [line for line in output.splitlines() if line.startswith("[ERROR]")]
-    assert errors, output[-3000:]
-    return errors[-1]
+    assert len(errors) == 1, output[-3000:]
+    return errors[0]
+
+
+def refused_without_a_change(
+    emulator: Emulator,
+    run_playbook,
+    expected: str,
+    extra_vars: dict | None = None,
+    env: dict | None = None,
+    playbooks: tuple[str, ...] = ("site.yml",),
+) -> None:
+    """Beside another project's stack, the run stops with one line and the account is as it was."""
+    other_project(emulator)
+    before = account_snapshot(emulator)
+    args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
+    run = run_playbook(*playbooks, *args, env=env or {})
+    assert run.returncode != 0
+    assert expected in error_line(run.output)
+    assert account_snapshot(emulator) == before
 
 
 @pytest.mark.parametrize(
@@ -331,30 +562,210 @@ def error_line(output: str) -> str:
 def test_bad_input_is_refused_before_anything_is_created(
     extra_vars, env, expected, run_playbook, fresh_emulator
 ):
-    args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
-    run = run_playbook("site.yml", *args, env=env)
-    assert run.returncode != 0
-    assert expected in error_line(run.output)
-    assert_nothing_created(fresh_emulator)
+    refused_without_a_change(fresh_emulator, run_playbook, expected, extra_vars, env)
+
+
+def untagged_vpc(emulator: Emulator) -> None:
+    emulator.client("ec2").create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc")}],
+    )
+
+
+def our_vpc_with_another_cidr(emulator: Emulator) -> None:
+    emulator.client("ec2").create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
+    )
+
+
+def two_vpcs_of_our_name(emulator: Emulator) -> None:
+    our_vpc_with_another_cidr(emulator)
+    our_vpc_with_another_cidr(emulator)
+
+
+def our_subnet_in_zone_a(emulator: Emulator) -> None:
+    ec2 = emulator.client("ec2")
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
+    )["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="eu-west-3a")
+
+
+def untagged_key_pair(emulator: Emulator) -> None:
+    emulator.client("ec2").create_key_pair(KeyName="taskstack-key")
+
+
+def untagged_budget(emulator: Emulator) -> None:
+    create_budget(emulator, "taskstack-monthly-cost", [])
+
+
+def budget_of_another_project(emulator: Emulator) -> None:
+    create_budget(emulator, "taskstack-monthly-cost", OTHER_PROJECT)
+
+
+NOT_OURS = [
+    # (id, what the account holds, extra vars, what the error line must say)
+    (
+        "vpc-of-our-name-without-our-tags",
+        untagged_vpc,
+        {},
+        "A VPC named taskstack-vpc already exists (vpc-",
+    ),
+    (
+        "vpc-of-our-name-with-another-cidr",
+        our_vpc_with_another_cidr,
+        {"aws_network_vpc_cidr": "10.1.0.0/16", "aws_network_subnet_cidr": "10.1.1.0/24"},
+        "has the CIDR 10.0.0.0/16, not aws_network_vpc_cidr=10.1.0.0/16: a VPC's CIDR cannot "
+        "change; set aws_network_vpc_cidr=10.0.0.0/16",
+    ),
+    (
+        "two-vpcs-of-our-name",
+        two_vpcs_of_our_name,
+        {},
+        "2 VPCs are named taskstack-vpc",
+    ),
+    (
+        "subnet-asked-to-move-zone",
+        our_subnet_in_zone_a,
+        {"aws_network_availability_zone": "eu-west-3b"},
+        "The subnet taskstack-public-subnet is in eu-west-3a, and a subnet cannot move",
+    ),
+    (
+        "key-pair-of-our-name-without-our-tags",
+        untagged_key_pair,
+        {},
+        "A key pair named taskstack-key already exists in AWS",
+    ),
+    (
+        "budget-of-our-name-without-our-tags",
+        untagged_budget,
+        {},
+        "A budget named taskstack-monthly-cost already exists without the tag Project=taskstack",
+    ),
+    (
+        "budget-of-our-name-of-another-project",
+        budget_of_another_project,
+        {},
+        "Choose another aws_budget_name, or set aws_budget_adopt=true",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra_vars", "expected"),
+    [pytest.param(s, v, x, id=name) for name, s, v, x in NOT_OURS],
+)
+def test_what_is_not_ours_is_neither_taken_over_nor_shadowed(
+    setup, extra_vars, expected, run_playbook, fresh_emulator
+):
+    setup(fresh_emulator)
+    refused_without_a_change(fresh_emulator, run_playbook, expected, extra_vars)
+
+
+def test_adopting_a_vpc_of_our_name_keeps_its_other_tags(run_playbook, fresh_emulator, ec2):
+    """aws_network_vpc_adopt=true: the same VPC, now with the project's tags and still its own."""
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [*named("taskstack-vpc"), {"Key": "Team", "Value": "a"}],
+            }
+        ],
+    )["Vpc"]["VpcId"]
+    run = run_playbook(
+        "playbooks/preflight.yml", "playbooks/provision.yml", "-e", "aws_network_vpc_adopt=true"
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["taskstack-vpc"]}])["Vpcs"]
+    assert [v["VpcId"] for v in found] == [vpc]
+    tags = {t["Key"]: t["Value"] for t in found[0]["Tags"]}
+    assert tags["Team"] == "a"
+    assert tags["Project"] == "taskstack"
+
+
+def test_the_budget_override_lets_a_dearer_instance_through(run_playbook, fresh_emulator):
+    """aws_budget_allow_over_limit=true: preflight passes and creates the budget."""
+    run = run_playbook(
+        "playbooks/preflight.yml",
+        "-e",
+        json.dumps({"aws_instance_type": "t3.large", "aws_budget_allow_over_limit": True}),
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    budgets = fresh_emulator.client("budgets", region="us-east-1")
+    names = [b["BudgetName"] for b in budgets.describe_budgets(AccountId="123456789012")["Budgets"]]
+    assert names == ["taskstack-monthly-cost"]
 
 
 def test_root_credentials_are_refused(run_playbook, fresh_emulator, root_endpoint):
-    run = run_playbook("site.yml", env={"AWS_ENDPOINT_URL": root_endpoint})
-    assert run.returncode != 0
-    assert "Refusing the root user of account 123456789012" in error_line(run.output)
-    assert_nothing_created(fresh_emulator)
+    refused_without_a_change(
+        fresh_emulator,
+        run_playbook,
+        "Refusing the root user of account 123456789012",
+        env={"AWS_ENDPOINT_URL": root_endpoint},
+    )
 
 
 @pytest.mark.parametrize("project", ["*", "other-*", "othe?-project", ""])
 def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(
-    project, run_playbook, fresh_emulator, ec2
+    project, run_playbook, fresh_emulator
 ):
     """EC2 tag filters read * and ? as wildcards: such a name would select other projects."""
-    tags = [{"Key": "Project", "Value": "other-project"}, {"Key": "Name", "Value": "other-vpc"}]
+    refused_without_a_change(
+        fresh_emulator,
+        run_playbook,
+        f"project_name='{project}' is not usable",
+        env={"PROJECT_NAME": project},
+        playbooks=("teardown.yml",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "expected"),
+    [
+        (
+            {"aws_teardown_keep_budgett": True},
+            "aws_teardown_keep_budgett: not a setting of role aws_teardown",
+        ),
+        ({"aws_teardown_keep_budget": "maybe"}, "aws_teardown_keep_budget must be a bool"),
+        ({"aws_region": "us-east-1"}, "aws_region='us-east-1' but the inventory searches"),
+    ],
+    ids=["misspelt-setting", "setting-of-the-wrong-type", "region-the-inventory-does-not-search"],
+)
+def test_teardown_checks_its_settings_before_it_deletes_anything(
+    extra_vars, expected, run_playbook, fresh_emulator
+):
+    provisioned = run_playbook("playbooks/preflight.yml", "playbooks/provision.yml")
+    assert provisioned.returncode == 0, provisioned.output[-3000:]
+    refused_without_a_change(
+        fresh_emulator, run_playbook, expected, extra_vars, playbooks=("teardown.yml",)
+    )
+
+
+def test_a_security_group_of_our_name_in_an_adopted_vpc_keeps_its_rules(
+    run_playbook, fresh_emulator, ec2
+):
+    """Taking over a VPC (aws_network_vpc_adopt) is not taking over what is in it."""
     vpc = ec2.create_vpc(
-        CidrBlock="10.9.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}]
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc")}],
     )["Vpc"]["VpcId"]
-    run = run_playbook("teardown.yml", env={"PROJECT_NAME": project})
+    group = ec2.create_security_group(GroupName="taskstack-sg", Description="theirs", VpcId=vpc)
+    rule = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432}
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"], IpPermissions=[{**rule, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]
+    )
+    run = run_playbook(
+        "playbooks/preflight.yml", "playbooks/provision.yml", "-e", "aws_network_vpc_adopt=true"
+    )
     assert run.returncode != 0
-    assert f"project_name='{project}' is not usable" in error_line(run.output)
-    assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]] == [vpc]
+    assert (
+        f"A security group named taskstack-sg already exists in {vpc} ({group['GroupId']}) "
+        "without the tag Project=taskstack: it is not this project's"
+    ) in error_line(run.output)
+    found = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
+    assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in found["IpPermissions"]] == [
+        (5432, "10.0.0.0/16")
+    ]
