@@ -92,18 +92,20 @@ region:
 import difflib
 from typing import Any
 
-try:
+try:  # noqa: SIM105 - Ansible's optional-import idiom
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
     pass  # AnsibleAWSModule reports a missing boto3
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     PARTITION_HOME_REGION,
+    answer_member,
     aws_client,
     aws_errors,
+    check_session,
     explain_aws_error,
+    is_aws_failure,
     partition_of_region,
     warn,
 )
@@ -114,7 +116,8 @@ def caller_identity(module: AnsibleAWSModule, home: str) -> dict[str, Any]:
     # not stop us from saying who the caller is (and STS answers everywhere).
     sts = aws_client(module, "sts", region=home)
     with aws_errors(module, "identify the caller", "sts:GetCallerIdentity"):
-        return sts.get_caller_identity(aws_retry=True)
+        answer = sts.get_caller_identity(aws_retry=True)
+        return {member: answer_member(answer, member) for member in ("Account", "Arn", "UserId")}
 
 
 def check_caller(module: AnsibleAWSModule, identity: dict[str, Any]) -> None:
@@ -136,9 +139,12 @@ def known_regions(module: AnsibleAWSModule, home: str, partition: str) -> dict[s
     """Region name -> opt-in status, from EC2 when allowed, else from botocore's own list."""
     ec2 = aws_client(module, "ec2", region=home)
     try:
-        regions = ec2.describe_regions(AllRegions=True, aws_retry=True)["Regions"]
+        answer = ec2.describe_regions(AllRegions=True, aws_retry=True)
+        regions = answer_member(answer, "Regions")
         return {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") for r in regions}
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(exc, "list the regions", "ec2:DescribeRegions")
@@ -170,8 +176,10 @@ def account_alias(module: AnsibleAWSModule, home: str) -> str | None:
     """The alias, or None (with a warning) when it cannot be read: it is only informative."""
     iam = aws_client(module, "iam", region=home)
     try:
-        aliases = iam.list_account_aliases(aws_retry=True)["AccountAliases"]
-    except (ClientError, BotoCoreError) as exc:
+        aliases = answer_member(iam.list_account_aliases(aws_retry=True), "AccountAliases")
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(exc, "read the account alias", "iam:ListAccountAliases")
@@ -189,6 +197,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # A profile that does not exist reads as "no region" below: name the profile instead.
+    check_session(module)
     region = module.region
     if not region:
         module.fail_json(
