@@ -476,3 +476,65 @@ def test_an_unusable_session_ends_in_one_line(
     assert result.get("failed") is True, result
     assert_one_line(result.get("msg"), "msg")
     assert named in result["msg"], result["msg"]
+
+
+# ---------------------------------------------------------------- refusals of the options
+# Every fail_json site of the modules has a test; these are the branches no other file drives
+# (the others: test_account_guard, test_budget_alert*, test_tag_compliance,
+# test_instance_type_offerings_info, test_tagged_resources_info).
+
+BUDGET_ARGS = {"name": BUDGET, "emails": [NEW_EMAIL]}
+RULE_ARGS = {"vpc_id": "vpc-1"}
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        ("budget_alert", dict(BUDGET_ARGS, name=""), "name '' is not valid"),
+        ("budget_alert", dict(BUDGET_ARGS, name="x" * 101), "use 1-100 characters"),
+        ("budget_alert", dict(BUDGET_ARGS, name="a\\b"), "without ':' or '\\'"),
+        ("budget_alert", dict(BUDGET_ARGS, limit=float("inf")), "limit must be greater than 0"),
+        ("budget_alert", dict(BUDGET_ARGS, account_id="12345"), "account_id must be 12 digits"),
+        (
+            "budget_alert",
+            dict(BUDGET_ARGS, emails=[f"ops{i}@example.com" for i in range(11)]),
+            "at most 10 e-mail subscribers",
+        ),
+        (
+            "tag_compliance",
+            dict(RULE_ARGS, required_tags={"": "x"}),
+            "required_tags key '' is not valid",
+        ),
+        (
+            "tag_compliance",
+            dict(RULE_ARGS, required_tags={"Owner": 7}),
+            "required_tags.Owner must be a string (got 7): quote it",
+        ),
+        (
+            "tag_compliance",
+            dict(RULE_ARGS, allowed_values={"Environment": "dev"}),
+            "allowed_values.Environment must be a non-empty list",
+        ),
+        (
+            "tag_compliance",
+            dict(RULE_ARGS, allowed_values={"Environment": []}),
+            "allowed_values.Environment must be a non-empty list",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 40 else None,
+)
+def test_a_bad_option_is_one_line_before_any_call(no_aws_calls, module, args, expected):
+    result = run_module(module, args)
+    assert result.get("failed") is True, result
+    assert_one_line(result.get("msg"), "msg")
+    assert expected in result["msg"]
+
+
+def test_every_problem_of_the_options_is_in_the_same_line(no_aws_calls):
+    """Several bad options: all named, still one line (a user fixes them in one go)."""
+    args = dict(BUDGET_ARGS, limit=0, currency="usd", emails=["a\nb@example.com"])
+    result = run_module("budget_alert", args)
+    assert result.get("failed") is True, result
+    for expected in ("limit must be", "currency must be", "invalid e-mail address"):
+        assert expected in result["msg"]
+    assert "\n" not in result["msg"], result["msg"]
