@@ -390,7 +390,12 @@ def fault_cases() -> list[Any]:
 
 @pytest.mark.parametrize(("scenario", "at", "fault"), fault_cases())
 def test_a_failing_call_ends_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, recording, scenario: Scenario, at: int, fault: str
+    monkeypatch: pytest.MonkeyPatch,
+    recording,
+    no_retry_sleep: list[float],
+    scenario: Scenario,
+    at: int,
+    fault: str,
 ):
     calls = recording(scenario)
     operation = scenario.calls[at]
@@ -403,6 +408,8 @@ def test_a_failing_call_ends_in_one_line(
     result = run_module(scenario.module, scenario.args)  # an escaping exception fails here
 
     assert sent[at] == operation
+    if fault == "throttled":  # given up only after AWSRetry's backoff (its sleeps skipped)
+        assert sent.count(operation) > 1 and no_retry_sleep, sent
     for warning in warnings:
         assert_one_line(warning, "a warning")
     if result.get("failed"):
