@@ -95,7 +95,7 @@ from typing import Any
 
 try:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 except ImportError:
     pass  # AnsibleAWSModule reports a missing boto3
 
@@ -103,10 +103,13 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     BAD_CREDENTIAL_CODES,
     PARTITION_HOME_REGION,
+    answer_member,
     aws_client,
     aws_errors,
+    check_session,
     error_code,
     explain_aws_error,
+    is_aws_failure,
     partition_of_region,
     warn,
 )
@@ -118,10 +121,11 @@ def caller_identity(module: AnsibleAWSModule, home: str) -> dict[str, Any]:
     sts = aws_client(module, "sts", region=home)
     with aws_errors(module, "identify the caller", "sts:GetCallerIdentity"):
         try:
-            return sts.get_caller_identity(aws_retry=True)
+            answer = sts.get_caller_identity(aws_retry=True)
         except ClientError as exc:
             refuse_credentials_of_another_partition(module, exc)
             raise
+        return {member: answer_member(answer, member) for member in ("Account", "Arn", "UserId")}
 
 
 def refuse_credentials_of_another_partition(module: AnsibleAWSModule, exc: ClientError) -> None:
@@ -167,9 +171,12 @@ def known_regions(module: AnsibleAWSModule, home: str, partition: str) -> dict[s
     """Region name -> opt-in status, from EC2 when allowed, else from botocore's own list."""
     ec2 = aws_client(module, "ec2", region=home)
     try:
-        regions = ec2.describe_regions(AllRegions=True, aws_retry=True)["Regions"]
+        answer = ec2.describe_regions(AllRegions=True, aws_retry=True)
+        regions = answer_member(answer, "Regions")
         return {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") for r in regions}
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(exc, "list the regions", "ec2:DescribeRegions")
@@ -201,8 +208,10 @@ def account_alias(module: AnsibleAWSModule, home: str) -> str | None:
     """The alias, or None (with a warning) when it cannot be read: it is only informative."""
     iam = aws_client(module, "iam", region=home)
     try:
-        aliases = iam.list_account_aliases(aws_retry=True)["AccountAliases"]
-    except (ClientError, BotoCoreError) as exc:
+        aliases = answer_member(iam.list_account_aliases(aws_retry=True), "AccountAliases")
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(exc, "read the account alias", "iam:ListAccountAliases")
@@ -220,6 +229,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # A profile that does not exist reads as "no region" below: name the profile instead.
+    check_session(module)
     region = module.region
     if not region:
         module.fail_json(

@@ -214,6 +214,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    answer_member,
     aws_client,
     aws_errors,
     budgets_client,
@@ -378,7 +379,9 @@ class Budgets:
     def tags(self, name: str) -> dict[str, str]:
         with aws_errors(self.module, f"read the tags of budget {name!r}", LIST_TAGS):
             found = self.client.list_tags_for_resource(ResourceARN=self.arn(name), aws_retry=True)
-        return {tag["Key"]: tag["Value"] for tag in found.get("ResourceTags", [])}
+            # Not .get(): an answer without its tags would read as an untagged budget.
+            tags = answer_member(found, "ResourceTags")
+        return {tag["Key"]: tag["Value"] for tag in tags}
 
     def tag(self, name: str, tags: dict[str, str]) -> None:
         with aws_errors(self.module, f"tag budget {name!r}", TAG):
@@ -391,13 +394,14 @@ class Budgets:
     def get(self, name: str) -> dict | None:
         with aws_errors(self.module, f"read budget {name!r}", VIEW):
             try:
-                return self.client.describe_budget(
+                answer = self.client.describe_budget(
                     AccountId=self.account_id, BudgetName=name, aws_retry=True
-                )["Budget"]
+                )
             except ClientError as exc:
                 if error_code(exc) == "NotFoundException":
                     return None
                 raise
+            return answer_member(answer, "Budget")
 
     def list(self) -> list[dict]:
         with aws_errors(self.module, "list the budgets", VIEW):
@@ -508,7 +512,7 @@ def account_id_of(module: AnsibleAWSModule) -> str:
         return module.params["account_id"]
     sts = aws_client(module, "sts", region=home_region(module))
     with aws_errors(module, "find the account id", "sts:GetCallerIdentity"):
-        return sts.get_caller_identity(aws_retry=True)["Account"]
+        return answer_member(sts.get_caller_identity(aws_retry=True), "Account")
 
 
 # ---------------------------------------------------------------- state=present
