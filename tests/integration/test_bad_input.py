@@ -424,35 +424,31 @@ RED_TEAM_BAD_INPUTS = [
         {},
         "SSH would be open to the world (0.0.0.0/0 on port 22)",
         id="ssh-port-given-as-a-string",
-        marks=red_team("port '22' (a string) skips the SSH exposure check: stack built, 22 open"),
     ),
     pytest.param(
         {"project_extra_tags": {f"Team{n}": "x" for n in range(47)}},
         {},
-        "project_extra_tags has 47 tags",
+        "project_extra_tags has 47 tags: with the project's own and Name each resource would "
+        "carry 51, over AWS's 50 per resource; keep at most 46",
         id="more-tags-than-aws-allows",
-        marks=red_team("51 tags per resource: budget created, then CreateVpc TagLimitExceeded"),
     ),
     pytest.param(
         {"aws_network_vpc_cidr": "224.0.0.0/16", "aws_network_subnet_cidr": "224.0.1.0/24"},
         {},
-        "aws_network_vpc_cidr=224.0.0.0/16",
+        "aws_network_vpc_cidr=224.0.0.0/16 lies in a range AWS does not allow for a VPC",
         id="vpc-cidr-in-multicast-space",
-        marks=red_team("a multicast VPC CIDR (AWS refuses it) is accepted and the stack built"),
     ),
     pytest.param(
         {"aws_network_vpc_cidr": "127.0.0.0/16", "aws_network_subnet_cidr": "127.0.1.0/24"},
         {},
         "aws_network_vpc_cidr=127.0.0.0/16",
         id="vpc-cidr-in-loopback-space",
-        marks=red_team("a loopback VPC CIDR (AWS refuses it) is accepted and the stack built"),
     ),
     pytest.param(
         {"aws_budget_limit_usd": True},
         {},
         "aws_budget_limit_usd must be a float",
         id="budget-limit-given-as-true",
-        marks=red_team("true is read as 1 USD; the message blames the instance's price"),
     ),
     pytest.param(
         None,
@@ -466,14 +462,12 @@ RED_TEAM_BAD_INPUTS = [
         {},
         "aws_budget_emails must be a list",
         id="alert-addresses-as-a-string",
-        marks=red_team("a string of one valid address is called not a valid e-mail address"),
     ),
     pytest.param(
         None,
         {"BUDGET_ALERT_EMAIL": "Ops <ops@example.com>"},
-        "is not an e-mail address",
+        'aws_budget_emails: "Ops <ops@example.com>" is not an e-mail address',
         id="alert-address-with-a-display-name",
-        marks=red_team("'Ops <ops@example.com>' is told to separate addresses with commas"),
     ),
     pytest.param(
         firewall("ssh", cidrs=["203.0.113.7"]),
@@ -752,23 +746,20 @@ RED_TEAM_NOT_OURS = [
     pytest.param(
         untagged_budget,
         {"aws_budget_tags": {}},
-        "A budget named taskstack-monthly-cost already exists without the tag Project=taskstack",
+        "aws_budget_tags must hold Project=taskstack",
         id="budget-of-our-name-with-the-budget-tags-emptied",
-        marks=red_team("-e aws_budget_tags={} takes over an untagged budget (20 USD -> 15 USD)"),
     ),
     pytest.param(
         untagged_subnet_of_our_cidr_in_our_vpc,
         {},
         "A subnet with aws_network_subnet_cidr=10.0.1.0/24 already exists",
         id="subnet-of-our-cidr-without-our-tags",
-        marks=red_team("someone's untagged subnet of our CIDR is renamed and tagged as ours"),
     ),
     pytest.param(
         lambda emulator: None,
         {"aws_network_tags": {}},
         "aws_network_tags must hold Project=taskstack",
         id="network-tags-emptied",
-        marks=red_team("-e aws_network_tags={} builds a network teardown cannot find"),
     ),
 ]
 
@@ -958,25 +949,21 @@ def stack_of_another_environment(emulator: Emulator) -> str:
             untagged_subnet_in_our_vpc,
             {},
             id="untagged-subnet-in-our-vpc",
-            marks=red_team("teardown deletes every subnet of the project's VPC, tagged or not"),
         ),
         pytest.param(
             untagged_group_in_our_vpc,
             {},
             id="untagged-security-group-in-our-vpc",
-            marks=red_team("teardown deletes every group of the project's VPC, tagged or not"),
         ),
         pytest.param(
             untagged_gateway_on_our_vpc,
             {},
             id="untagged-gateway-on-our-vpc",
-            marks=red_team("teardown deletes the gateway of the project's VPC, tagged or not"),
         ),
         pytest.param(
             untagged_route_table_in_our_vpc,
             {},
             id="untagged-route-table-in-our-vpc",
-            marks=red_team("teardown deletes every route table of the project's VPC"),
         ),
         pytest.param(
             stack_of_another_environment,
@@ -1003,11 +990,6 @@ def test_teardown_keeps_what_lacks_the_projects_tags(
         assert [item for item in after[kind] if "other-project" in str(item)] == theirs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: aws_teardown_remove_local_key deletes any file named by the key dir and "
-    "name given with -e (it deleted /etc/passwd as root); nothing checks it is the project's key",
-)
 def test_teardown_removes_no_local_file_but_the_projects_key(
     run_playbook, fresh_emulator, tmp_path
 ):
@@ -1033,15 +1015,13 @@ def test_teardown_removes_no_local_file_but_the_projects_key(
     [
         pytest.param(
             {"aws_teardown_project": "*"},
-            "aws_teardown_project='*' is not usable",
+            "aws_teardown_project='*' but project_name='taskstack'",
             id="wildcard-teardown-project",
-            marks=red_team("-e aws_teardown_project bypasses the project name check"),
         ),
         pytest.param(
             {"aws_teardown_project": "other-project"},
             "aws_teardown_project='other-project' but project_name='taskstack'",
             id="teardown-project-of-another-project",
-            marks=red_team("-e aws_teardown_project=other-project tears down another project"),
         ),
     ],
 )
