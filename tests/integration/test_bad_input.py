@@ -466,7 +466,7 @@ RED_TEAM_BAD_INPUTS = [
     pytest.param(
         None,
         {"BUDGET_ALERT_EMAIL": "Ops <ops@example.com>"},
-        'aws_budget_emails: "Ops <ops@example.com>" is not an e-mail address',
+        '"Ops <ops@example.com>" is not an e-mail address; write name@domain.tld',
         id="alert-address-with-a-display-name",
     ),
     pytest.param(
