@@ -205,8 +205,11 @@ def test_teardown_in_a_region_without_the_stack_keeps_the_global_budget(
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):
     keys = state_dir / "keys"
     keys.mkdir()
-    for name in ("taskstack-key", "taskstack-key.pub"):
-        (keys / name).write_text("test key\n")
+    # The shape community.crypto.openssh_keypair writes (teardown removes nothing else).
+    (keys / "taskstack-key").write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    (keys / "taskstack-key.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 taskstack-key\n")
 
     teardown_passes(run_playbook)
     assert (keys / "taskstack-key").exists()
