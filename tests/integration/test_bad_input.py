@@ -664,7 +664,14 @@ def our_subnet_in_zone_a(emulator: Emulator) -> None:
         CidrBlock="10.0.0.0/16",
         TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
     )["Vpc"]["VpcId"]
-    ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="eu-west-3a")
+    ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        AvailabilityZone="eu-west-3a",
+        TagSpecifications=[
+            {"ResourceType": "subnet", "Tags": named("taskstack-public-subnet", "taskstack")}
+        ],
+    )
 
 
 def untagged_key_pair(emulator: Emulator) -> None:
