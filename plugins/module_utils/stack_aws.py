@@ -165,6 +165,15 @@ def check_session(module: AnsibleAWSModule) -> None:
     """
     # The profile option also carries AWS_PROFILE and AWS_DEFAULT_PROFILE (amazon.aws reads
     # them into it): without one, there is no profile to miss.
+    # botocore's PartialCredentialsError says "explicit" and names no variable.
+    for given, missing in (("access_key", "secret_key"), ("secret_key", "access_key")):
+        if module.params.get(given) and not module.params.get(missing):
+            names = {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY"}
+            module.fail_json(
+                msg=f"{names[given]} is set but {names[missing]} is empty: set both, or "
+                "neither (and AWS_PROFILE)",
+                error_code="PartialCredentialsError",
+            )
     profile = module.params.get("profile")
     if not profile:
         return
