@@ -412,11 +412,6 @@ BAD_INPUTS = [
 ]
 
 
-def red_team(finding: str) -> pytest.MarkDecorator:
-    """A case the red team found getting through (issue 15); the fix removes the mark."""
-    return pytest.mark.xfail(strict=True, reason=f"red team: {finding}")
-
-
 # Issue 15, red team: fresh inputs of the same classes that got through or read badly.
 RED_TEAM_BAD_INPUTS = [
     pytest.param(
@@ -973,7 +968,6 @@ def stack_of_another_environment(emulator: Emulator) -> str:
             stack_of_another_environment,
             {"project_environment": "prod"},
             id="stack-of-another-environment",
-            marks=red_team("teardown with Environment=prod deletes the Environment=dev stack"),
         ),
     ],
 )
