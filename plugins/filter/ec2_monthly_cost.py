@@ -110,7 +110,7 @@ PUBLIC_IPV4_HOURLY_USD = 0.005
 
 
 def instance_hourly_usd(instance_type: str, region: str) -> float | None:
-    family, _, size = instance_type.partition(".")
+    family, _dot, size = instance_type.partition(".")
     if family != "t3" or size not in T3_SIZE_FACTOR or region not in T3_MICRO_HOURLY_USD:
         return None
     return T3_MICRO_HOURLY_USD[region] * T3_SIZE_FACTOR[size]
