@@ -638,11 +638,16 @@ def untagged_vpc(emulator: Emulator) -> None:
     )
 
 
-def our_vpc_with_another_cidr(emulator: Emulator) -> None:
-    emulator.client("ec2").create_vpc(
+def our_vpc(emulator: Emulator) -> str:
+    """The project's VPC (10.0.0.0/16, tagged as site.yml tags it); its id."""
+    return emulator.client("ec2").create_vpc(
         CidrBlock="10.0.0.0/16",
         TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
-    )
+    )["Vpc"]["VpcId"]
+
+
+def our_vpc_with_another_cidr(emulator: Emulator) -> None:
+    our_vpc(emulator)
 
 
 def two_vpcs_of_our_name(emulator: Emulator) -> None:
@@ -651,11 +656,8 @@ def two_vpcs_of_our_name(emulator: Emulator) -> None:
 
 
 def our_subnet_in_zone_a(emulator: Emulator) -> None:
+    vpc = our_vpc(emulator)
     ec2 = emulator.client("ec2")
-    vpc = ec2.create_vpc(
-        CidrBlock="10.0.0.0/16",
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
-    )["Vpc"]["VpcId"]
     ec2.create_subnet(
         VpcId=vpc,
         CidrBlock="10.0.1.0/24",
@@ -728,11 +730,8 @@ NOT_OURS = [
 
 def untagged_subnet_of_our_cidr_in_our_vpc(emulator: Emulator) -> None:
     """A half-built stack: the project's VPC, and in it someone else's subnet of our CIDR."""
+    vpc = our_vpc(emulator)
     ec2 = emulator.client("ec2")
-    vpc = ec2.create_vpc(
-        CidrBlock="10.0.0.0/16",
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
-    )["Vpc"]["VpcId"]
     ec2.create_subnet(
         VpcId=vpc,
         CidrBlock="10.0.1.0/24",
