@@ -17,7 +17,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
 .PHONY: docs setup prerequisites demo destroy local-env unset-local-env emulator-start emulator-stop host-images \
-	test test-cold lint test-python test-collection test-roles test-stack test-readme bench help
+	test test-cold test-unit lint test-python test-collection test-roles test-stack test-readme bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,8 +69,18 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff and the deploye
 	$(BIN)/ruff format --check .
 	$(BIN)/python iam/lint_policy.py
 
+# pytest-xdist: one worker per CPU (TEST_WORKERS=1 for one at a time). Each worker starts its own
+# emulator on a free port; tests that share fixed ports are one xdist_group, run by one worker.
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL := $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=loadgroup
+# What needs neither the image kit, Docker, PostgreSQL nor a browser: seconds to a few minutes.
+FAST_LANE := tests/unit tests/validate tests/embedded tests/bench $(wildcard tests/test_*.py)
+
 test-python: setup host-images ## pytest: modules, the playbooks on the emulator (with a host for the resilience tests), the app
-	$(BIN)/pytest
+	$(PYTEST_PARALLEL)
+
+test-unit: setup ## The fast lane: modules, filters, validation, the emulator, docs; no image kit or Docker
+	$(PYTEST_PARALLEL) -m "not slow" $(FAST_LANE)
 
 test-collection: setup ## ansible-test sanity and units on the collection taskstack.aws as built (no Docker)
 	tests/tools/ansible-test.sh sanity units

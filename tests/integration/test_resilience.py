@@ -31,7 +31,8 @@ from stack_testing import (
     project_filter,
 )
 
-pytestmark = pytest.mark.slow
+# One worker runs them all (pytest-xdist --dist=loadgroup): the profile's ports are fixed.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("resilience-profile")]
 
 # Its own ports, away from the user's demo and from the other users of the harness.
 PROFILE = harness.PROFILES["resilience"]
