@@ -70,9 +70,10 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff and the deploye
 	$(BIN)/python iam/lint_policy.py
 
 # pytest-xdist: one worker per CPU (TEST_WORKERS=1 for one at a time). Each worker starts its own
-# emulator on a free port; tests that share fixed ports are one xdist_group, run by one worker.
+# emulator on a free port; tests/conftest.py says which files share one worker (fixed ports,
+# one costly fixture).
 TEST_WORKERS ?= auto
-PYTEST_PARALLEL := $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=loadgroup
+PYTEST_PARALLEL := $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=load
 # What needs neither the image kit, Docker, PostgreSQL nor a browser: seconds to a few minutes.
 FAST_LANE := tests/unit tests/validate tests/embedded tests/bench $(wildcard tests/test_*.py)
 

@@ -1,7 +1,46 @@
-"""Collection rules shared by the whole suite."""
+"""Collection and scheduling rules shared by the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # ansible-test units runs tests/unit with a pytest of its own, without xdist
+    LoadScopeScheduling = None
 
 # tests/readme runs the README's `make demo` and `make destroy` in a clean clone (minutes,
 # Docker, the image kit): a bare `pytest` leaves it out. Naming it still runs it
 # (`make test-readme`: pytest tests/readme): pytest applies this list only to what it finds
 # under a folder, never to a path given on the command line (tests/test_project_collection.py).
 collect_ignore = ["readme"]
+
+# Test files whose tests one pytest-xdist worker runs together (make test-python runs one
+# worker per CPU): the name is the group, and files of one group share a worker.
+ONE_WORKER_FILES = {
+    # One ansible-playbook run checks every case (the module's fixture, minutes): a second
+    # worker would run it all again.
+    "tests/validate/test_role_validation.py": "role-validation",
+    # The harness's resilience profile: fixed ports, one host container at a time.
+    "tests/integration/test_resilience.py": "resilience-profile",
+    # Readers of the one provisioned stack (tests/integration/conftest.py: provisioned_stack).
+    "tests/integration/test_provision.py": "provisioned-stack",
+    "tests/integration/test_audits.py": "provisioned-stack",
+}
+
+
+class ProjectScheduling(LoadScopeScheduling or object):
+    """Every test is a unit of work of its own, but for ONE_WORKER_FILES: one unit per group.
+
+    pytest-xdist's own `--dist=loadgroup` does this with `xdist_group` marks, but 3.8.0 renames
+    the test (item._nodeid) to carry the group, which pytest 9.2 no longer reads: the marks
+    are ignored, and both workers ran the validation playbook (measured: its setup twice).
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        return ONE_WORKER_FILES.get(nodeid.split("::", 1)[0], nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> ProjectScheduling:
+    return ProjectScheduling(config, log)

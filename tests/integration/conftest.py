@@ -1,7 +1,8 @@
 """Fixtures that run the project's playbooks against a fresh embedded emulator.
 
-Each test session starts its own moto server on a free port (the user's emulator on 4566 is
-never touched), and every test starts from an empty emulator and an empty key folder.
+Each test session (each pytest-xdist worker) starts its own moto server on a free port (the
+user's emulator on 4566 is never touched), and every test starts from an empty emulator and an
+empty key folder, except the tests that read the one provisioned stack (`provisioned_stack`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 # The harness (embedded/harness.py) and the emulator's own module.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "embedded"))
 from harness import Emulator, Runner, free_port
-from stack_testing import playbook_env_for
+from stack_testing import SharedStack, playbook_env_for, provision_once
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,20 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     emu.start()
     yield emu
     emu.stop()
+
+
+@pytest.fixture(scope="session")
+def provisioned_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedStack]:
+    """The provisioning phases of site.yml run once, on an emulator of their own (the tests
+    that reset the session's emulator never touch it), for the tests that read the result. A
+    test that changes it puts it back before it ends. Its files share one pytest-xdist worker
+    (tests/conftest.py), which provisions it once."""
+    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("stack-emulator"))
+    emu.start()
+    try:
+        yield provision_once(emu, tmp_path_factory.mktemp("stack-state"))
+    finally:
+        emu.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ settings for tests, the provisioning phases, resource counts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import emulator as embedded_emulator
@@ -65,10 +66,20 @@ def count_project_resources(ec2_client) -> dict[str, int]:
     }
 
 
-def provision_once(emulator: Emulator, state_dir: Path) -> tuple[Runner, PlaybookRun]:
+@dataclass(frozen=True)
+class SharedStack:
+    """One provisioning run that several test files read (tests/integration/conftest.py)."""
+
+    emulator: Emulator
+    runner: Runner
+    # The provisioning run that made it: what site.yml printed on the way.
+    run: PlaybookRun
+
+
+def provision_once(emulator: Emulator, state_dir: Path) -> SharedStack:
     """A fresh emulator and one run of the provisioning phases, for tests that share it."""
     emulator.reset()
     runner = Runner(playbook_env_for(emulator), state_dir)
     run = runner.playbook(*PROVISIONING)
     assert run.returncode == 0, run.output[-3000:]
-    return runner, run
+    return SharedStack(emulator, runner, run)

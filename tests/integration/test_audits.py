@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import pytest
 from harness import Emulator, Runner
-from stack_testing import project_filter, provision_once
+from stack_testing import SharedStack, project_filter
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
-    runner, run = provision_once(emulator, tmp_path_factory.mktemp("state"))
-    assert "tagging rules: 0 violation(s)" in run.output
-    return runner
+@pytest.fixture
+def stack(provisioned_stack: SharedStack) -> Runner:
+    assert "tagging rules: 0 violation(s)" in provisioned_stack.run.output
+    return provisioned_stack.runner
+
+
+@pytest.fixture
+def emulator(provisioned_stack: SharedStack) -> Emulator:
+    return provisioned_stack.emulator
 
 
 def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, emulator):

@@ -13,10 +13,10 @@ from stack_testing import (
     ONE_OF_EACH,
     PROJECT,
     PROVISIONING,
+    SharedStack,
     count_project_resources,
     playbook_env_for,
     project_filter,
-    provision_once,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,21 +38,14 @@ def assert_tagged(resource: dict, name: str) -> None:
         assert tags.get(key) == value, (key, tags)
 
 
-@pytest.fixture(scope="module")
-def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runner:
-    """One provisioning run shared by this file's tests: they only read what it made."""
-    runner, _ = provision_once(emulator, tmp_path_factory.mktemp("state"))
-    return runner
+@pytest.fixture
+def ec2(provisioned_stack: SharedStack):
+    return provisioned_stack.emulator.client("ec2")
 
 
 @pytest.fixture
-def ec2(stack: Runner, emulator: Emulator):
-    return emulator.client("ec2")
-
-
-@pytest.fixture
-def provisioned(stack: Runner) -> Runner:
-    return stack
+def provisioned(provisioned_stack: SharedStack) -> Runner:
+    return provisioned_stack.runner
 
 
 def the_instance(ec2) -> dict:

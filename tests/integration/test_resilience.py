@@ -31,8 +31,7 @@ from stack_testing import (
     project_filter,
 )
 
-# One worker runs them all (pytest-xdist --dist=loadgroup): the profile's ports are fixed.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("resilience-profile")]
+pytestmark = pytest.mark.slow
 
 # Its own ports, away from the user's demo and from the other users of the harness.
 PROFILE = harness.PROFILES["resilience"]

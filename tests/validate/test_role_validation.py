@@ -23,10 +23,6 @@ from typing import Any
 import pytest
 import yaml
 
-# Every case runs in one ansible-playbook run (the module's fixture): one pytest-xdist worker
-# takes them all, or each worker would run the whole playbook again.
-pytestmark = pytest.mark.xdist_group("role-validation")
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NOT_A_POLICY = HERE / "not_a_policy.json"
