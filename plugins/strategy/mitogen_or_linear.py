@@ -52,7 +52,9 @@ FALLBACK_WARNING = (
     f"or set {OFF_SWITCH}=0 to use ansible.builtin.linear without this warning."
 )
 
-LinearStrategy = strategy_loader.get("ansible.builtin.linear", class_only=True)
+# By its short name, as Mitogen's own mitogen_linear does: outside a playbook run (the tests)
+# the loader cannot resolve the ansible.builtin collection name yet.
+LinearStrategy = strategy_loader.get("linear", class_only=True)
 
 
 def mitogen_is_switched_off() -> bool:
@@ -67,9 +69,10 @@ def load_mitogen_mixin() -> tuple[type | None, str]:
     (it patches ansible-core's internals). A run without Mitogen is slower, never wrong.
     """
     try:
-        import ansible_mitogen.loaders  # noqa: F401 - checks the ansible-core version first
+        # loaders first: it refuses an ansible-core older than Mitogen supports.
+        import ansible_mitogen.loaders
         import ansible_mitogen.strategy
-    except Exception as exc:  # noqa: BLE001 - see the docstring
+    except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
     return ansible_mitogen.strategy.StrategyMixin, ""
 
