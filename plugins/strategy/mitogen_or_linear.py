@@ -52,6 +52,9 @@ FALLBACK_WARNING = (
     f"or set {OFF_SWITCH}=0 to use ansible.builtin.linear without this warning."
 )
 
+# Printed with -v when Mitogen runs the plays.
+STRATEGY_LINE = "strategy: Mitogen for Ansible's linear strategy (taskstack.aws.mitogen_or_linear)"
+
 # By its short name, as Mitogen's own mitogen_linear does: outside a playbook run (the tests)
 # the loader cannot resolve the ansible.builtin collection name yet.
 LinearStrategy = strategy_loader.get("linear", class_only=True)
@@ -80,14 +83,15 @@ def load_mitogen_mixin() -> tuple[type | None, str]:
 def strategy_bases() -> tuple[type, ...]:
     """The bases of this run's StrategyModule: Mitogen's mixin first when it is wanted and loads."""
     if mitogen_is_switched_off():
-        display.vvv(f"{OFF_SWITCH}=0: strategy ansible.builtin.linear")
+        display.v(f"{OFF_SWITCH}=0: strategy ansible.builtin.linear")
         return (LinearStrategy,)
     mixin, reason = load_mitogen_mixin()
     if mixin is None:
         # Display.warning prints a given message once per run, however many plays load this.
         display.warning(FALLBACK_WARNING.format(reason=reason))
         return (LinearStrategy,)
-    display.vvv("strategy: Mitogen for Ansible's linear strategy")
+    # With -v: which strategy runs, for a user (and a test) who wants to know.
+    display.v(STRATEGY_LINE)
     return (mixin, LinearStrategy)
 
 
