@@ -9,24 +9,41 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from ansible.plugins.loader import strategy_loader
-from ansible.utils.display import Display
+from ansible.module_utils import _internal
 
 PLUGIN = "ansible_collections.taskstack.aws.plugins.strategy.mitogen_or_linear"
-LINEAR = strategy_loader.get("linear", class_only=True)
 FALLBACK_START = "Mitogen for Ansible cannot be loaded ("
 # What ansible_mitogen.loaders raises on an ansible-core outside what it supports.
 UNSUPPORTED = "Your version of Ansible (2.99.0) is not supported by Mitogen for Ansible"
 
 
+@pytest.fixture(autouse=True)
+def controller_flag() -> Iterator[None]:
+    """Ansible's controller code (the plugin loader, the display) imported by these tests makes
+    the modules run in process send their warnings to the display instead of their result:
+    the flag is put back after each test, so the module tests that read ``warnings`` see them."""
+    was_controller = _internal.is_controller
+    yield
+    _internal.is_controller = was_controller
+
+
+@pytest.fixture
+def linear() -> type:
+    from ansible.plugins.loader import strategy_loader
+
+    return strategy_loader.get("linear", class_only=True)
+
+
 @pytest.fixture
 def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The warnings the plugin gives while the test imports it."""
+    from ansible.utils.display import Display
+
     given: list[str] = []
     monkeypatch.setattr(Display, "warning", lambda self, msg, *a, **k: given.append(msg))
     return given
@@ -53,11 +70,11 @@ def hide_mitogen(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_mitogen_the_run_is_ansible_linear_with_one_warning(
-    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str]
+    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], linear: type
 ):
     hide_mitogen(monkeypatch)
     plugin = load_plugin()
-    assert plugin.StrategyModule.__bases__ == (LINEAR,)
+    assert plugin.StrategyModule.__bases__ == (linear,)
     assert len(warnings) == 1
     assert warnings[0].startswith(FALLBACK_START + "ModuleNotFoundError")
     assert "\n" not in warnings[0]
@@ -67,7 +84,11 @@ def test_without_mitogen_the_run_is_ansible_linear_with_one_warning(
 
 
 def test_a_mitogen_that_refuses_this_ansible_core_is_a_fallback_too(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, load_plugin, warnings: list[str]
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    load_plugin,
+    warnings: list[str],
+    linear: type,
 ):
     """ansible_mitogen.loaders raises AnsibleError (not ImportError) for an unsupported core."""
     hide_mitogen(monkeypatch)
@@ -81,29 +102,29 @@ def test_a_mitogen_that_refuses_this_ansible_core_is_a_fallback_too(
     monkeypatch.delitem(sys.modules, "ansible_mitogen.loaders")
     monkeypatch.syspath_prepend(str(tmp_path))
     plugin = load_plugin()
-    assert plugin.StrategyModule.__bases__ == (LINEAR,)
+    assert plugin.StrategyModule.__bases__ == (linear,)
     assert warnings == [plugin.FALLBACK_WARNING.format(reason=f"AnsibleError: {UNSUPPORTED}")]
 
 
 @pytest.mark.parametrize("value", ["0", "false", "off", "no", " OFF "])
 def test_the_off_switch_gives_ansible_linear_without_a_warning_or_an_import(
-    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], value: str
+    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], linear: type, value: str
 ):
     # An import of ansible_mitogen would fail this test: the switch must not even try.
     hide_mitogen(monkeypatch)
     monkeypatch.setitem(sys.modules, "ansible_mitogen", None)
     monkeypatch.setenv("TASKSTACK_MITOGEN", value)
     plugin = load_plugin()
-    assert plugin.StrategyModule.__bases__ == (LINEAR,)
+    assert plugin.StrategyModule.__bases__ == (linear,)
     assert warnings == []
 
 
 def test_with_mitogen_the_strategy_is_mitogens_linear(
-    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str]
+    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], linear: type
 ):
     """Needs the mitogen package (requirements.txt) importable by this Python."""
     strategy = pytest.importorskip("ansible_mitogen.strategy")
     monkeypatch.delenv("TASKSTACK_MITOGEN", raising=False)
     plugin = load_plugin()
-    assert plugin.StrategyModule.__bases__ == (strategy.StrategyMixin, LINEAR)
+    assert plugin.StrategyModule.__bases__ == (strategy.StrategyMixin, linear)
     assert warnings == []
