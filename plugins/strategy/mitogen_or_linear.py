@@ -11,15 +11,15 @@ short_description: Mitogen for Ansible's linear strategy, or ansible.builtin.lin
 description:
   - Runs plays as C(ansible.builtin.linear) does (every host finishes a task before the next
     task starts), with Mitogen for Ansible's persistent interpreters when the C(mitogen) Python
-    package (requirements.txt) can be imported by the Python that runs Ansible: one Python per
-    host for the whole run instead of one per task, and modules and their dependencies sent
-    once. On this project's rerun that is about 1.7 times faster (issue 17).
+    package (requirements.txt) can be imported by the Python that runs Ansible. Each host keeps
+    one Python for the whole run instead of one per task, and modules and their dependencies
+    are sent once. On this project's rerun that is about 1.7 times faster (issue 17).
   - Found by its import name (C(ansible_mitogen)), not by a path under site-packages, so the
     setting in ansible.cfg does not depend on the Python version or where the virtualenv is.
   - When Mitogen cannot be loaded (not installed, or an ansible-core it does not support), the
     run goes on with C(ansible.builtin.linear) and one warning line that says why and how to
     get Mitogen back or silence the warning.
-  - Off switch, no warning: C(TASKSTACK_MITOGEN=0) in the environment. Setting
+  - The off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
     C(ANSIBLE_STRATEGY=linear) chooses Ansible's own strategy as for any project.
   - Set in ansible.cfg (C([defaults] strategy)).
 author:
