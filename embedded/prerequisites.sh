@@ -112,8 +112,9 @@ start_engine() {
     logs="journalctl -u docker"
     systemctl start docker || fail "systemctl start docker failed: see $logs"
   else
-    # No systemd (containers, CI machines): run the daemon in the background.
-    nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+    # No systemd (containers, CI machines): run the daemon in the background, in a session of
+    # its own, so that the end of the shell or job that started it does not take it along.
+    setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
   fi
   for _ in $(seq 60); do
     engine_answers && { say "the Docker engine answers"; return 0; }

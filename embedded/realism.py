@@ -14,7 +14,11 @@ realistic mode is on) so that:
   answer DependencyViolation (HTTP 400, AWS's wording) while an instance that is not
   terminated, or a network interface, still uses what they delete;
 - a share `throttle_share` of EC2 requests answers RequestLimitExceeded (HTTP 503), which
-  botocore retries like any throttling error.
+  botocore retries like any throttling error;
+- the account is a commercial (`aws` partition) one, as AWS's accounts belong to one partition:
+  a request signed for a region of another partition (cn-north-1, us-gov-west-1) is refused as
+  AWS refuses unknown keys (InvalidClientTokenId, AuthFailure for EC2), where moto would answer
+  as that partition.
 
 State changes happen when the next request arrives after their deadline (every request first
 calls `advance`), so what a client reads is always what the clock says, with no timer thread.
@@ -29,7 +33,9 @@ Settings (environment of the server process):
 from __future__ import annotations
 
 import copy
+import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -37,6 +43,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+import botocore.loaders
+import botocore.regions
 from moto.ec2.exceptions import DependencyViolationError
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.internet_gateways import InternetGatewayBackend
@@ -305,6 +314,58 @@ def drain(environ: dict[str, Any]) -> None:
         environ["wsgi.input"].read(length)
 
 
+# ---------------------------------------------------------------- one partition per account
+
+ACCOUNT_PARTITION = "aws"
+SIGNED_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+PARTITIONS = botocore.regions.EndpointResolver(
+    botocore.loaders.create_loader().load_data("endpoints")
+)
+
+
+def signed_region(environ: dict[str, Any]) -> str | None:
+    """The region of the request's SigV4 credential scope (what the client signed for)."""
+    found = SIGNED_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return found.group(1) if found else None
+
+
+def of_another_partition(environ: dict[str, Any]) -> bool:
+    region = signed_region(environ)
+    if not region:
+        return False
+    try:
+        return PARTITIONS.get_partition_for_region(region) != ACCOUNT_PARTITION
+    except botocore.exceptions.NoRegionError:
+        return False  # a region no partition knows: the region checks answer for it
+
+
+def unknown_key_response(environ: dict[str, Any], service: str, start_response: Any) -> list[bytes]:
+    """What each protocol answers for an access key its partition does not know (HTTP 403)."""
+    message = "The security token included in the request is invalid."
+    if service == "ec2":
+        content_type = "text/xml"
+        body = (
+            "<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to "
+            "validate the provided access credentials</Message></Error></Errors>"
+            f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
+        )
+    elif environ.get("HTTP_X_AMZ_TARGET"):
+        content_type = "application/x-amz-json-1.1"
+        body = json.dumps({"__type": "UnrecognizedClientException", "message": message})
+    else:
+        content_type = "text/xml"
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
+            "</ErrorResponse>"
+        )
+    payload = body.encode()
+    start_response(
+        "403 Forbidden", [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+    )
+    return [payload]
+
+
 def install_request_hook(settings: Settings, service_of: Callable[[dict[str, Any]], str]) -> None:
     dispatch = DomainDispatcherApplication.__call__
     draw = random.Random(settings.throttle_seed)
@@ -318,6 +379,9 @@ def install_request_hook(settings: Settings, service_of: Callable[[dict[str, Any
 
     def realistic_dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
         advance()
+        if of_another_partition(environ):
+            drain(environ)
+            return unknown_key_response(environ, service_of(environ), start_response)
         if throttle(environ):
             drain(environ)
             return throttled_response(start_response)

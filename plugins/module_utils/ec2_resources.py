@@ -13,6 +13,7 @@ from typing import Any
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    answer_member,
     aws_errors,
     boto3_tags_to_dict,
     paginate,
@@ -102,7 +103,7 @@ def describe(module: AnsibleAWSModule, ec2, kind_name: str, **kwargs: Any) -> li
     kind = KINDS[kind_name]
     with aws_errors(module, f"list {kind.name}s", kind.permission):
         if kind.name == "key-pair":  # no paginator for DescribeKeyPairs
-            items = ec2.describe_key_pairs(aws_retry=True, **kwargs)[kind.result_key]
+            items = answer_member(ec2.describe_key_pairs(aws_retry=True, **kwargs), "KeyPairs")
         else:
             items = paginate(ec2, kind.operation, **kwargs).get(kind.result_key, [])
     if kind.name == "instance":

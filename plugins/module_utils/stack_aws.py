@@ -14,32 +14,34 @@ ships this file along with the module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 try:
+    import boto3
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
+        HTTPClientError,
         NoCredentialsError,
         NoRegionError,
         ParamValidationError,
         PartialCredentialsError,
         ProfileNotFound,
-        ReadTimeoutError,
         SSOTokenLoadError,
         TokenRetrievalError,
         UnauthorizedSSOTokenError,
         UnknownRegionError,
     )
+    from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.loaders import create_loader
+    from botocore.parsers import ResponseParserError
     from botocore.regions import EndpointResolver
 except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore by itself
-    pass
+    BotoCoreError = Exception  # the base of NotAwsAnswer below, never raised without botocore
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -82,6 +84,23 @@ NO_CREDENTIALS_MSG = (
 )
 
 
+class NotAwsAnswer(BotoCoreError):
+    """An answer without a member AWS always sends: the endpoint is not AWS (a web page from a
+    proxy or a captive portal, another service). A BotoCoreError, so every handler of AWS
+    failures handles it too."""
+
+    fmt = "the answer has no {member}"
+
+
+def answer_member(answer: dict[str, Any], member: str) -> Any:
+    """``answer[member]``, or NotAwsAnswer: botocore parses a web page into an answer without
+    members (EC2 and JSON protocols), which a plain ``[member]`` turns into a bare KeyError."""
+    try:
+        return answer[member]
+    except (KeyError, TypeError):
+        raise NotAwsAnswer(member=member) from None
+
+
 def aws_retry():
     """Retry policy of every call made with ``aws_retry=True``: jittered backoff on throttling."""
     return AWSRetry.jittered_backoff(
@@ -89,15 +108,22 @@ def aws_retry():
     )
 
 
+@functools.cache
+def _endpoint_resolver() -> EndpointResolver:
+    """botocore's endpoint data, read once: the file is large and a run asks several times.
+
+    From the data, not a session: a session reads the profile (AWS_PROFILE), and a profile that
+    does not exist must be reported by the call that uses it, in one line.
+    """
+    return EndpointResolver(create_loader().load_data("endpoints"))
+
+
 def partition_of_region(region: str | None) -> str:
     """The partition (aws, aws-cn, aws-us-gov...) a region name belongs to; ``aws`` when unknown."""
     if not region:
         return "aws"
-    # From botocore's endpoint data, not a session: a session reads the profile (AWS_PROFILE),
-    # and a profile that does not exist must be reported by the call that uses it, in one line.
-    resolver = EndpointResolver(create_loader().load_data("endpoints"))
     try:
-        return resolver.get_partition_for_region(region)
+        return _endpoint_resolver().get_partition_for_region(region)
     except UnknownRegionError:
         return "aws"
 
@@ -110,8 +136,50 @@ def aws_client(module: AnsibleAWSModule, service: str, region: str | None = None
     AWS_ENDPOINT_URL, profile, keys).
     """
     check_endpoint(module)
+    check_session(module)
     extra = {"region": region} if region else {}
-    return module.client(service, retry_decorator=aws_retry(), **extra)
+    client = module.client(service, retry_decorator=aws_retry(), **extra)
+    client.meta.events.register("after-call", refuse_foreign_answer)
+    return client
+
+
+def refuse_foreign_answer(http_response: Any, parsed: dict[str, Any], **kwargs: Any) -> None:
+    """Raise NotAwsAnswer for a successful answer without a request id.
+
+    AWS stamps every answer with one (the x-amzn-RequestId header, or RequestId / requestId in
+    the body), and so does the emulator. A web page from a proxy or a wrong endpoint has none,
+    and botocore parses it, for EC2 and the JSON APIs, into an answer without any member: an
+    empty list would read as "nothing there" (a teardown check would find nothing left).
+    """
+    if http_response.status_code >= 300:
+        return  # botocore raises the ClientError itself
+    if not (parsed.get("ResponseMetadata") or {}).get("RequestId"):
+        raise NotAwsAnswer(member="request id")
+
+
+def check_session(module: AnsibleAWSModule) -> None:
+    """Refuse a profile that does not exist in one line naming AWS_PROFILE.
+
+    amazon.aws reads the region through the same profile and takes the failure for "no region",
+    then reports it as "Couldn't connect to AWS" when it builds the client.
+    """
+    # The profile option also carries AWS_PROFILE and AWS_DEFAULT_PROFILE (amazon.aws reads
+    # them into it): without one, there is no profile to miss.
+    # botocore's PartialCredentialsError says "explicit" and names no variable.
+    for given, missing in (("access_key", "secret_key"), ("secret_key", "access_key")):
+        if module.params.get(given) and not module.params.get(missing):
+            names = {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY"}
+            module.fail_json(
+                msg=f"{names[given]} is set but {names[missing]} is empty: set both, or "
+                "neither (and AWS_PROFILE)",
+                error_code="PartialCredentialsError",
+            )
+    profile = module.params.get("profile")
+    if not profile:
+        return
+    with aws_errors(module, "open the AWS session", "none"):
+        # Reading the region reads the profile: the first use that can fail.
+        boto3.session.Session(profile_name=profile).region_name  # noqa: B018
 
 
 # Where an endpoint can come from, in the order amazon.aws and botocore read them.
@@ -186,6 +254,12 @@ def explain_aws_error(exc: BaseException, action: str, permission: str) -> str:
 
     ``permission`` is the IAM action the call needs; it is named when AWS refuses the call.
     """
+    # botocore's texts can span lines (ParamValidationError lists one problem per line, a
+    # parser error quotes the body): a task's message is one line.
+    return " ".join(_explain(exc, action, permission).split())
+
+
+def _explain(exc: BaseException, action: str, permission: str) -> str:
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return NO_CREDENTIALS_MSG
     if isinstance(exc, (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError)):
@@ -194,13 +268,18 @@ def explain_aws_error(exc: BaseException, action: str, permission: str) -> str:
         return f"{exc}: fix AWS_PROFILE or the profile option, or define it in ~/.aws/config"
     if isinstance(exc, NoRegionError):
         return "No AWS region set: set the region option, AWS_REGION or AWS_DEFAULT_REGION"
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+    if isinstance(exc, (HTTPClientError, BotoConnectionError)):
         return (
             f"Could not reach the AWS endpoint while trying to {action} ({exc}): check the "
             "region, endpoint_url / AWS_URL / AWS_ENDPOINT_URL and that the emulator is running"
         )
     if isinstance(exc, ParamValidationError):
         return f"Invalid value while trying to {action}: {exc}"
+    if _is_not_aws_answer(exc):
+        return (
+            f"Could not {action}: the endpoint's answer is not AWS's ({type(exc).__name__}: "
+            f"{exc}): check endpoint_url / AWS_URL / AWS_ENDPOINT_URL"
+        )
     if isinstance(exc, ClientError):
         code = error_code(exc)
         message = str(exc.response.get("Error", {}).get("Message", "")).splitlines()
@@ -244,18 +323,26 @@ def aws_errors(module: AnsibleAWSModule, action: str, permission: str) -> Iterat
     """
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise  # a bug of ours: its traceback is what the report needs
         fail_aws(module, exc, action, permission)
-    except (KeyError, TypeError, ValueError) as exc:
-        if not _raised_by_botocore_parser(exc):
-            raise
-        module.fail_json(
-            msg=(
-                f"Could not {action}: the endpoint's answer is not AWS's ({type(exc).__name__}: "
-                f"{exc}): check endpoint_url / AWS_URL / AWS_ENDPOINT_URL"
-            ),
-            error_code=type(exc).__name__,
-        )
+
+
+def is_aws_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is AWS (or the way to it) failing, rather than a bug in the caller.
+
+    Besides botocore's own exceptions: ResponseParserError (a plain Exception, not a
+    BotoCoreError) and the KeyError/TypeError/ValueError botocore's parsers raise on a body that
+    is not the protocol's.
+    """
+    return isinstance(exc, (ClientError, BotoCoreError)) or _is_not_aws_answer(exc)
+
+
+def _is_not_aws_answer(exc: BaseException) -> bool:
+    if isinstance(exc, (NotAwsAnswer, ResponseParserError)):
+        return True
+    return isinstance(exc, (KeyError, TypeError, ValueError)) and _raised_by_botocore_parser(exc)
 
 
 def _raised_by_botocore_parser(exc: BaseException) -> bool:

@@ -14,8 +14,9 @@ description:
     partition and the region.
   - Fails, with one line each, when there are no credentials, when they are the account's
     root user (unless O(allow_root=true)), when the account is not one of
-    O(allowed_account_ids), and when the region does not exist or is not enabled for the
-    account.
+    O(allowed_account_ids), when the region is in another partition than the credentials (for
+    example C(cn-north-1) with commercial AWS keys), and when the region does not exist or is
+    not enabled for the account.
   - The region is checked against EC2 C(DescribeRegions) (all regions, enabled or not); when
     that call is refused, against the regions botocore knows, with a warning.
   - Never changes anything.
@@ -94,16 +95,21 @@ from typing import Any
 
 try:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 except ImportError:
     pass  # AnsibleAWSModule reports a missing boto3
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    BAD_CREDENTIAL_CODES,
     PARTITION_HOME_REGION,
+    answer_member,
     aws_client,
     aws_errors,
+    check_session,
+    error_code,
     explain_aws_error,
+    is_aws_failure,
     partition_of_region,
     warn,
 )
@@ -114,7 +120,36 @@ def caller_identity(module: AnsibleAWSModule, home: str) -> dict[str, Any]:
     # not stop us from saying who the caller is (and STS answers everywhere).
     sts = aws_client(module, "sts", region=home)
     with aws_errors(module, "identify the caller", "sts:GetCallerIdentity"):
-        return sts.get_caller_identity(aws_retry=True)
+        try:
+            answer = sts.get_caller_identity(aws_retry=True)
+        except ClientError as exc:
+            refuse_credentials_of_another_partition(module, exc)
+            raise
+        return {member: answer_member(answer, member) for member in ("Account", "Arn", "UserId")}
+
+
+def refuse_credentials_of_another_partition(module: AnsibleAWSModule, exc: ClientError) -> None:
+    """Each partition has its own accounts: commercial keys are unknown to China's STS."""
+    partition = partition_of_region(module.region)
+    if partition != "aws" and error_code(exc) in BAD_CREDENTIAL_CODES:
+        module.fail_json(
+            msg=f"AWS rejected the credentials in {module.region} ({error_code(exc)}): that "
+            f"region is in the {partition} partition, whose accounts are separate; use "
+            f"credentials of an {partition} account, or a region of your account's partition "
+            "(AWS_REGION)",
+            error_code=error_code(exc),
+        )
+
+
+def check_partition(module: AnsibleAWSModule, region: str, arn: str) -> None:
+    """The caller's partition (from its ARN) must be the region's."""
+    caller, wanted = arn.split(":")[1], partition_of_region(region)
+    if caller != wanted:
+        module.fail_json(
+            msg=f"AWS_REGION={region} is in the {wanted} partition, but the credentials are of "
+            f"the {caller} partition ({arn}): choose a region of {caller}, or credentials of an "
+            f"{wanted} account"
+        )
 
 
 def check_caller(module: AnsibleAWSModule, identity: dict[str, Any]) -> None:
@@ -136,9 +171,12 @@ def known_regions(module: AnsibleAWSModule, home: str, partition: str) -> dict[s
     """Region name -> opt-in status, from EC2 when allowed, else from botocore's own list."""
     ec2 = aws_client(module, "ec2", region=home)
     try:
-        regions = ec2.describe_regions(AllRegions=True, aws_retry=True)["Regions"]
+        answer = ec2.describe_regions(AllRegions=True, aws_retry=True)
+        regions = answer_member(answer, "Regions")
         return {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") for r in regions}
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(exc, "list the regions", "ec2:DescribeRegions")
@@ -170,8 +208,10 @@ def account_alias(module: AnsibleAWSModule, home: str) -> str | None:
     """The alias, or None (with a warning) when it cannot be read: it is only informative."""
     iam = aws_client(module, "iam", region=home)
     try:
-        aliases = iam.list_account_aliases(aws_retry=True)["AccountAliases"]
-    except (ClientError, BotoCoreError) as exc:
+        aliases = answer_member(iam.list_account_aliases(aws_retry=True), "AccountAliases")
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(exc, "read the account alias", "iam:ListAccountAliases")
@@ -189,6 +229,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # A profile that does not exist reads as "no region" below: name the profile instead.
+    check_session(module)
     region = module.region
     if not region:
         module.fail_json(
@@ -199,6 +241,7 @@ def main() -> None:
     identity = caller_identity(module, home)
     partition = identity["Arn"].split(":")[1]
     check_caller(module, identity)
+    check_partition(module, region, identity["Arn"])
     check_region(module, region, known_regions(module, home, partition), identity["Account"])
 
     module.exit_json(

@@ -89,6 +89,15 @@ options:
       - With O(state=absent), the budget is deleted only when it carries all of them; a budget
         of that name without them is not the caller's and is kept, with a warning.
     type: dict
+  owner_tags:
+    description:
+      - 'Tags that mark a budget as the caller''s, for example C({"Project": "taskstack"}).'
+      - With O(state=present), an existing budget of this name that does not carry all of them
+        is someone else's (or predates the tags). The module fails, naming it, and changes
+        nothing. Leave this option out to take such a budget over (it then gets O(tags)).
+      - With O(state=absent), a budget without all of them is kept, with a warning. Without this
+        option, O(tags) decide.
+    type: dict
   account_id:
     description:
       - Twelve-digit id of the account owning the budget. When omitted it comes from STS, which
@@ -205,12 +214,14 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    answer_member,
     aws_client,
     aws_errors,
     budgets_client,
     error_code,
     home_region,
     paginate,
+    partition_of_region,
 )
 
 VIEW = "budgets:ViewBudget"
@@ -254,7 +265,8 @@ def validation_errors(params: dict[str, Any]) -> list[str]:
         errors.append(f"invalid e-mail address {', '.join(map(repr, bad))}: use name@domain.tld")
     if len(set(emails)) > MAX_EMAILS:
         errors.append(f"AWS Budgets accepts at most {MAX_EMAILS} e-mail subscribers per alert")
-    return errors + tag_errors(params.get("tags") or {})
+    owner_tags = params.get("owner_tags") or {}
+    return errors + tag_errors(params.get("tags") or {}) + tag_errors(owner_tags)
 
 
 def tag_errors(tags: dict[str, Any]) -> list[str]:
@@ -361,12 +373,15 @@ class Budgets:
         self.resource_tags: dict[str, str] = module.params.get("tags") or {}
 
     def arn(self, name: str) -> str:
-        return f"arn:aws:budgets::{self.account_id}:budget/{name}"
+        partition = partition_of_region(self.module.region)
+        return f"arn:{partition}:budgets::{self.account_id}:budget/{name}"
 
     def tags(self, name: str) -> dict[str, str]:
         with aws_errors(self.module, f"read the tags of budget {name!r}", LIST_TAGS):
             found = self.client.list_tags_for_resource(ResourceARN=self.arn(name), aws_retry=True)
-        return {tag["Key"]: tag["Value"] for tag in found.get("ResourceTags", [])}
+            # Not .get(): an answer without its tags would read as an untagged budget.
+            tags = answer_member(found, "ResourceTags")
+        return {tag["Key"]: tag["Value"] for tag in tags}
 
     def tag(self, name: str, tags: dict[str, str]) -> None:
         with aws_errors(self.module, f"tag budget {name!r}", TAG):
@@ -379,13 +394,14 @@ class Budgets:
     def get(self, name: str) -> dict | None:
         with aws_errors(self.module, f"read budget {name!r}", VIEW):
             try:
-                return self.client.describe_budget(
+                answer = self.client.describe_budget(
                     AccountId=self.account_id, BudgetName=name, aws_retry=True
-                )["Budget"]
+                )
             except ClientError as exc:
                 if error_code(exc) == "NotFoundException":
                     return None
                 raise
+            return answer_member(answer, "Budget")
 
     def list(self) -> list[dict]:
         with aws_errors(self.module, "list the budgets", VIEW):
@@ -496,7 +512,7 @@ def account_id_of(module: AnsibleAWSModule) -> str:
         return module.params["account_id"]
     sts = aws_client(module, "sts", region=home_region(module))
     with aws_errors(module, "find the account id", "sts:GetCallerIdentity"):
-        return sts.get_caller_identity(aws_retry=True)["Account"]
+        return answer_member(sts.get_caller_identity(aws_retry=True), "Account")
 
 
 # ---------------------------------------------------------------- state=present
@@ -676,9 +692,8 @@ def run_absent(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
     name = module.params["name"]
     current = api.get(name)
     result: dict[str, Any] = {"budget": None}
-    lacking = (
-        missing_tags(api.resource_tags, api.tags(name)) if current and api.resource_tags else {}
-    )
+    owner = module.params.get("owner_tags") or api.resource_tags
+    lacking = missing_tags(owner, api.tags(name)) if current and owner else {}
     if lacking:
         # Same name, not the caller's: deleting it would take someone else's billing alert.
         shown = ", ".join(f"{k}={v}" for k, v in lacking.items())
@@ -696,6 +711,22 @@ def run_absent(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
     return result
 
 
+def refuse_if_not_owned(module: AnsibleAWSModule, api: Budgets, present: Present) -> None:
+    """A budget of this name without the owner tags is someone else's: never update it."""
+    owner = module.params.get("owner_tags") or {}
+    if present.current is None or not owner:
+        return
+    lacking = missing_tags(owner, api.tags(present.name))
+    if lacking:
+        shown = ", ".join(f"{k}={v}" for k, v in lacking.items())
+        module.fail_json(
+            msg=f"Budget {present.name!r} exists without the tags {shown}: it is not the caller's. "
+            "Choose another name, or leave owner_tags out to take it over",
+            error_code="BudgetNotOwned",
+            budget=present.name,
+        )
+
+
 def run_present(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
     present = Present(api, module.params)
     if present.current is not None and present.current.get("BudgetType") != "COST":
@@ -703,6 +734,7 @@ def run_present(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
             msg=f"Budget {present.name!r} exists but is a {present.current.get('BudgetType')} "
             "budget, not a COST one: delete it or choose another name"
         )
+    refuse_if_not_owned(module, api, present)
     differences = present.differences()
     # A budget created by this run gets its tags from CreateBudget itself.
     lacking = {}
@@ -739,6 +771,7 @@ def main() -> None:
             purge_notifications=dict(type="bool", default=True),
             account_id=dict(type="str"),
             tags=dict(type="dict"),
+            owner_tags=dict(type="dict"),
         ),
         required_if=[("state", "present", ["emails"])],
         supports_check_mode=True,

@@ -99,14 +99,10 @@ from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     boto3_tags_to_dict,
     explain_aws_error,
+    is_aws_failure,
     paginate,
     warn,
 )
-
-try:  # noqa: SIM105 - Ansible's optional-import idiom
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing boto3
 
 
 def arn_parts(arn: str) -> tuple[str, str, str]:
@@ -156,7 +152,9 @@ def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Re
         mappings = paginate(tagging, "get_resources", TagFilters=filters).get(
             "ResourceTagMappingList", []
         )
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        if not is_aws_failure(exc):
+            raise
         warn(
             module,
             explain_aws_error(

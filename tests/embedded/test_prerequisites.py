@@ -17,7 +17,20 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "embedded" / "prerequisites.sh"
-REAL_TOOLS = ("bash", "sed", "seq", "sleep", "grep", "nohup", "cat", "touch", "rm", "chmod", "tr")
+REAL_TOOLS = (
+    "bash",
+    "sed",
+    "seq",
+    "sleep",
+    "grep",
+    "nohup",
+    "setsid",
+    "cat",
+    "touch",
+    "rm",
+    "chmod",
+    "tr",
+)
 EVERYTHING = {
     "docker.io",
     "debootstrap",

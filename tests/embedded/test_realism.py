@@ -293,6 +293,30 @@ def test_the_plain_mode_keeps_motos_instant_lifecycle(tmp_path: Path):
         emu.stop()
 
 
+@pytest.mark.parametrize(
+    ("service", "call", "code"),
+    [
+        ("sts", lambda c: c.get_caller_identity(), "InvalidClientTokenId"),
+        ("ec2", lambda c: c.describe_vpcs(), "AuthFailure"),
+        ("budgets", lambda c: c.describe_budgets(AccountId="123456789012"), "UnrecognizedClient"),
+    ],
+)
+@pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1"])
+def test_keys_of_the_commercial_account_are_unknown_in_another_partition(
+    emulator: Emulator, service: str, call: Callable, code: str, region: str
+):
+    """AWS's partitions have separate accounts; moto would answer as an aws-cn account."""
+    with pytest.raises(ClientError) as refused:
+        call(emulator.client(service, region=region))
+    assert refused.value.response["Error"]["Code"].startswith(code)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_commercial_partition_answers(emulator: Emulator):
+    arn = emulator.client("sts", region="us-east-1").get_caller_identity()["Arn"]
+    assert arn.startswith("arn:aws:")
+
+
 def test_the_realistic_mode_is_the_default_and_said_by_status(emulator: Emulator):
     assert Emulator(port=1, state_dir=Path("/nonexistent")).realistic
     status = embedded_emulator.status(emulator.port, emulator.state_dir)

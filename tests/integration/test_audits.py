@@ -19,7 +19,7 @@ def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Runne
 def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, emulator):
     budgets = emulator.client("budgets", region="us-east-1")
     budget = budgets.describe_budget(AccountId="123456789012", BudgetName="taskstack-monthly-cost")
-    assert budget["Budget"]["BudgetLimit"] == {"Amount": "5.0", "Unit": "USD"}
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": "15.0", "Unit": "USD"}
     assert budget["Budget"]["TimeUnit"] == "MONTHLY"
     assert budget["Budget"]["BudgetType"] == "COST"
     notifications = budgets.describe_notifications_for_budget(

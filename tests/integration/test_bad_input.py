@@ -300,28 +300,325 @@ BAD_INPUTS = [
         {},
         f"aws_key_pair_dir={REPO_ROOT / 'README.md' / 'keys'} cannot hold the run's files",
     ),
+    # Issue 15: values checked against AWS (one read each) before the first change.
+    (
+        "instance-type-that-does-not-exist",
+        {"aws_instance_type": "t3.24xlarge"},
+        {},
+        "aws_instance_type=t3.24xlarge is not offered in any zone of eu-west-3",
+    ),
+    (
+        "instance-type-of-another-world",
+        {"aws_instance_type": "x9.large"},
+        {},
+        "aws_instance_type=x9.large is not offered in any zone of eu-west-3",
+    ),
+    (
+        "image-that-does-not-exist",
+        {"aws_instance_ami_id": "ami-0123456789abcdef0"},
+        {},
+        "aws_instance_ami_id=ami-0123456789abcdef0 does not exist in this region",
+    ),
+    (
+        "zone-of-another-region",
+        {"aws_network_availability_zone": "us-east-1a"},
+        {},
+        "aws_network_availability_zone=us-east-1a is not an available zone of eu-west-3 "
+        "(its zones: eu-west-3a, eu-west-3b, eu-west-3c)",
+    ),
+    (
+        "zone-that-does-not-exist",
+        {"aws_network_availability_zone": "eu-west-3z"},
+        {},
+        "aws_network_availability_zone=eu-west-3z is not an available zone of eu-west-3",
+    ),
+    (
+        "zone-without-the-instance-type",
+        # c5a.large is offered in eu-west-3a and eu-west-3c only (AWS's offerings, as moto has them)
+        {
+            "aws_instance_type": "c5a.large",
+            "aws_network_availability_zone": "eu-west-3b",
+            "aws_budget_allow_over_limit": True,
+        },
+        {},
+        "The zone eu-west-3b does not offer aws_instance_type=c5a.large "
+        "(zones of eu-west-3 that do: eu-west-3a, eu-west-3c)",
+    ),
+    (
+        "region-of-another-partition",
+        None,
+        {"AWS_REGION": "cn-north-1"},
+        # The emulator's account is a commercial one, whose keys China's STS does not know.
+        "AWS rejected the credentials in cn-north-1 (InvalidClientTokenId): that region is in "
+        "the aws-cn partition, whose accounts are separate",
+    ),
+    (
+        "region-of-the-us-government",
+        None,
+        {"AWS_REGION": "us-gov-west-1"},
+        "that region is in the aws-us-gov partition",
+    ),
+    (
+        "instance-dearer-than-the-budget",
+        {"aws_instance_type": "t3.large"},
+        {},
+        "aws_instance_type=t3.large costs 0.0944 USD an hour on demand in eu-west-3, about 68.91 "
+        "USD a month (730 hours), above aws_budget_limit_usd=15.0: choose a smaller type, raise "
+        "aws_budget_limit_usd to at least 69, or set aws_budget_allow_over_limit=true",
+    ),
+    (
+        "budget-below-the-default-instance",
+        {"aws_budget_limit_usd": 5},
+        {},
+        "aws_instance_type=t3.micro costs 0.0118 USD an hour on demand in eu-west-3, about 8.61 "
+        "USD a month",
+    ),
+    (
+        "instance-type-without-a-price",
+        {"aws_instance_type": "t3a.micro"},
+        {},
+        "aws_instance_type=t3a.micro in eu-west-3 is not in the project's price table",
+    ),
+    (
+        "budget-of-a-billion",
+        {"aws_budget_limit_usd": 1000000000},
+        {},
+        "the monthly limit must be greater than 0 USD and at most 1000 USD",
+    ),
+    (
+        "actual-threshold-of-zero",
+        {"aws_budget_actual_threshold_percent": 0},
+        {},
+        "aws_budget_actual_threshold_percent=0: a threshold is a percentage of aws_budget_limit",
+    ),
+    (
+        "forecast-threshold-above-what-aws-accepts",
+        {"aws_budget_forecast_threshold_percent": 5000},
+        {},
+        "aws_budget_forecast_threshold_percent=5000: a threshold is a percentage",
+    ),
+    (
+        "eleven-alert-addresses",
+        None,
+        {"BUDGET_ALERT_EMAIL": ",".join(f"ops{n}@example.com" for n in range(11))},
+        "aws_budget_emails has 11 addresses: AWS Budgets notifies at most 10 per alert",
+    ),
+    (
+        "alert-addresses-separated-by-semicolons",
+        None,
+        {"BUDGET_ALERT_EMAIL": "alice@example.com;bob@example.com"},
+        "separate the addresses with commas",
+    ),
 ]
 
 
+# Issue 15, red team: fresh inputs of the same classes that got through or read badly.
+RED_TEAM_BAD_INPUTS = [
+    pytest.param(
+        firewall("ssh", port="22", cidrs=["0.0.0.0/0"]),
+        {},
+        "SSH would be open to the world (0.0.0.0/0 on port 22)",
+        id="ssh-port-given-as-a-string",
+    ),
+    pytest.param(
+        {"project_extra_tags": {f"Team{n}": "x" for n in range(47)}},
+        {},
+        "project_extra_tags has 47 tags: with the project's own and Name each resource would "
+        "carry 51, over AWS's 50 per resource; keep at most 46",
+        id="more-tags-than-aws-allows",
+    ),
+    pytest.param(
+        {"aws_network_vpc_cidr": "224.0.0.0/16", "aws_network_subnet_cidr": "224.0.1.0/24"},
+        {},
+        "aws_network_vpc_cidr=224.0.0.0/16 lies in a range AWS does not allow for a VPC",
+        id="vpc-cidr-in-multicast-space",
+    ),
+    pytest.param(
+        {"aws_network_vpc_cidr": "127.0.0.0/16", "aws_network_subnet_cidr": "127.0.1.0/24"},
+        {},
+        "aws_network_vpc_cidr=127.0.0.0/16",
+        id="vpc-cidr-in-loopback-space",
+    ),
+    pytest.param(
+        {"aws_budget_limit_usd": True},
+        {},
+        "aws_budget_limit_usd must be a float",
+        id="budget-limit-given-as-true",
+    ),
+    pytest.param(
+        None,
+        {"AWS_REGION": "", "AWS_DEFAULT_REGION": "us-east-1"},
+        "aws_region=''",
+        id="empty-region",
+    ),
+    pytest.param(
+        {"aws_budget_emails": "ops@example.com"},
+        {},
+        "aws_budget_emails must be a list",
+        id="alert-addresses-as-a-string",
+    ),
+    pytest.param(
+        None,
+        {"BUDGET_ALERT_EMAIL": "Ops <ops@example.com>"},
+        '"Ops <ops@example.com>" is not an e-mail address; write name@domain.tld',
+        id="alert-address-with-a-display-name",
+    ),
+    pytest.param(
+        firewall("ssh", cidrs=["203.0.113.7"]),
+        {},
+        "aws_security_group_rules (rule ssh) holds '203.0.113.7', which is not an IPv4 CIDR",
+        id="ssh-address-without-a-prefix",
+    ),
+    pytest.param(
+        None,
+        {"AWS_SECRET_ACCESS_KEY": ""},
+        "AWS_SECRET_ACCESS_KEY",
+        id="empty-secret-key",
+    ),
+]
+
+
+OTHER_PROJECT = [{"Key": "Project", "Value": "other-project"}]
+
+
+def named(name: str, project: str | None = None) -> list[dict]:
+    """TagSpecifications tags: Name, and Project when given."""
+    tags = [{"Key": "Name", "Value": name}]
+    return tags + ([{"Key": "Project", "Value": project}] if project else [])
+
+
+def other_project(emulator: Emulator) -> None:
+    """Another project's stack in the same account and region: nothing of it may change."""
+    ec2 = emulator.client("ec2")
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("other-vpc", "other-project")}],
+    )["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": OTHER_PROJECT}],
+    )["Subnet"]["SubnetId"]
+    ec2.create_security_group(
+        GroupName="other-sg",
+        Description="another project",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": OTHER_PROJECT}],
+    )
+    ec2.create_key_pair(
+        KeyName="other-key",
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": OTHER_PROJECT}],
+    )
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": OTHER_PROJECT}],
+    )["Instances"][0]["InstanceId"]
+    # Running before the snapshot: pending turns running by itself, as on AWS.
+    ec2.get_waiter("instance_running").wait(
+        InstanceIds=[instance], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    create_budget(emulator, "other-monthly-cost", OTHER_PROJECT)
+
+
+def create_budget(emulator: Emulator, name: str, tags: list[dict]) -> None:
+    emulator.client("budgets", region="us-east-1").create_budget(
+        AccountId="123456789012",
+        Budget={
+            "BudgetName": name,
+            "BudgetLimit": {"Amount": "20", "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        },
+        **({"ResourceTags": tags} if tags else {}),
+    )
+
+
+def account_snapshot(emulator: Emulator) -> dict[str, list]:
+    """Every resource the project could touch, with what identifies and describes it."""
+    ec2 = emulator.client("ec2")
+    budgets = emulator.client("budgets", region="us-east-1")
+
+    def tags(item: dict) -> list:
+        return sorted((t["Key"], t["Value"]) for t in item.get("Tags", []))
+
+    instances = [
+        (i["InstanceId"], i["State"]["Name"], i["InstanceType"], tags(i))
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    ]
+    return {
+        "vpcs": sorted(
+            (v["VpcId"], v["CidrBlock"], tags(v))
+            for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])[
+                "Vpcs"
+            ]
+        ),
+        "subnets": sorted(
+            (s["SubnetId"], s["VpcId"], s["CidrBlock"], s["AvailabilityZone"], tags(s))
+            for s in ec2.describe_subnets()["Subnets"]
+        ),
+        "gateways": sorted(
+            (g["InternetGatewayId"], str(g.get("Attachments")), tags(g))
+            for g in ec2.describe_internet_gateways()["InternetGateways"]
+        ),
+        "security_groups": sorted(
+            (g["GroupId"], g["GroupName"], str(g["IpPermissions"]), tags(g))
+            for g in ec2.describe_security_groups()["SecurityGroups"]
+        ),
+        "key_pairs": sorted(
+            (k["KeyName"], k["KeyFingerprint"], tags(k))
+            for k in ec2.describe_key_pairs()["KeyPairs"]
+        ),
+        "instances": sorted(instances),
+        "budgets": sorted(
+            (b["BudgetName"], str(b["BudgetLimit"]))
+            for b in budgets.describe_budgets(AccountId="123456789012").get("Budgets", [])
+        ),
+    }
+
+
 def assert_nothing_created(emulator: Emulator) -> None:
+    """An account that was empty is still empty: no VPC, key pair, group or budget."""
     ec2 = emulator.client("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]
     assert vpcs == []
     assert ec2.describe_key_pairs()["KeyPairs"] == []
-    assert (
-        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["taskstack-sg"]}])[
-            "SecurityGroups"
-        ]
-        == []
-    )
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["taskstack-sg"]}]
+    )["SecurityGroups"]
+    assert groups == []
     budgets = emulator.client("budgets", region="us-east-1")
     assert budgets.describe_budgets(AccountId="123456789012").get("Budgets", []) == []
 
 
 def error_line(output: str) -> str:
+    """The run's one error line (the message, whole, on it)."""
     errors = [line for line in output.splitlines() if line.startswith("[ERROR]")]
-    assert errors, output[-3000:]
-    return errors[-1]
+    assert len(errors) == 1, output[-3000:]
+    return errors[0]
+
+
+def refused_without_a_change(
+    emulator: Emulator,
+    run_playbook,
+    expected: str,
+    extra_vars: dict | None = None,
+    env: dict | None = None,
+    playbooks: tuple[str, ...] = ("site.yml",),
+) -> None:
+    """Beside another project's stack, the run stops with one line and the account is as it was."""
+    other_project(emulator)
+    before = account_snapshot(emulator)
+    args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
+    run = run_playbook(*playbooks, *args, env=env or {})
+    assert run.returncode != 0
+    assert expected in error_line(run.output)
+    assert account_snapshot(emulator) == before
 
 
 @pytest.mark.parametrize(
@@ -331,30 +628,427 @@ def error_line(output: str) -> str:
 def test_bad_input_is_refused_before_anything_is_created(
     extra_vars, env, expected, run_playbook, fresh_emulator
 ):
-    args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
-    run = run_playbook("site.yml", *args, env=env)
-    assert run.returncode != 0
-    assert expected in error_line(run.output)
-    assert_nothing_created(fresh_emulator)
+    refused_without_a_change(fresh_emulator, run_playbook, expected, extra_vars, env)
+
+
+def untagged_vpc(emulator: Emulator) -> None:
+    emulator.client("ec2").create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc")}],
+    )
+
+
+def our_vpc(emulator: Emulator) -> str:
+    """The project's VPC (10.0.0.0/16, tagged as site.yml tags it); its id."""
+    return emulator.client("ec2").create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc", "taskstack")}],
+    )["Vpc"]["VpcId"]
+
+
+def our_vpc_with_another_cidr(emulator: Emulator) -> None:
+    our_vpc(emulator)
+
+
+def two_vpcs_of_our_name(emulator: Emulator) -> None:
+    our_vpc_with_another_cidr(emulator)
+    our_vpc_with_another_cidr(emulator)
+
+
+def our_subnet_in_zone_a(emulator: Emulator) -> None:
+    vpc = our_vpc(emulator)
+    ec2 = emulator.client("ec2")
+    ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        AvailabilityZone="eu-west-3a",
+        TagSpecifications=[
+            {"ResourceType": "subnet", "Tags": named("taskstack-public-subnet", "taskstack")}
+        ],
+    )
+
+
+def untagged_key_pair(emulator: Emulator) -> None:
+    emulator.client("ec2").create_key_pair(KeyName="taskstack-key")
+
+
+def untagged_budget(emulator: Emulator) -> None:
+    create_budget(emulator, "taskstack-monthly-cost", [])
+
+
+def budget_of_another_project(emulator: Emulator) -> None:
+    create_budget(emulator, "taskstack-monthly-cost", OTHER_PROJECT)
+
+
+NOT_OURS = [
+    # (id, what the account holds, extra vars, what the error line must say)
+    (
+        "vpc-of-our-name-without-our-tags",
+        untagged_vpc,
+        {},
+        "A VPC named taskstack-vpc already exists (vpc-",
+    ),
+    (
+        "vpc-of-our-name-with-another-cidr",
+        our_vpc_with_another_cidr,
+        {"aws_network_vpc_cidr": "10.1.0.0/16", "aws_network_subnet_cidr": "10.1.1.0/24"},
+        "has the CIDR 10.0.0.0/16, not aws_network_vpc_cidr=10.1.0.0/16: a VPC's CIDR cannot "
+        "change; set aws_network_vpc_cidr=10.0.0.0/16",
+    ),
+    (
+        "two-vpcs-of-our-name",
+        two_vpcs_of_our_name,
+        {},
+        "2 VPCs are named taskstack-vpc",
+    ),
+    (
+        "subnet-asked-to-move-zone",
+        our_subnet_in_zone_a,
+        {"aws_network_availability_zone": "eu-west-3b"},
+        "The subnet taskstack-public-subnet is in eu-west-3a, and a subnet cannot move",
+    ),
+    (
+        "key-pair-of-our-name-without-our-tags",
+        untagged_key_pair,
+        {},
+        "A key pair named taskstack-key already exists in AWS",
+    ),
+    (
+        "budget-of-our-name-without-our-tags",
+        untagged_budget,
+        {},
+        "A budget named taskstack-monthly-cost already exists without the tag Project=taskstack",
+    ),
+    (
+        "budget-of-our-name-of-another-project",
+        budget_of_another_project,
+        {},
+        "Choose another aws_budget_name, or set aws_budget_adopt=true",
+    ),
+]
+
+
+def untagged_subnet_of_our_cidr_in_our_vpc(emulator: Emulator) -> None:
+    """A half-built stack: the project's VPC, and in it someone else's subnet of our CIDR."""
+    vpc = our_vpc(emulator)
+    ec2 = emulator.client("ec2")
+    ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": named("team-b-subnet")}],
+    )
+
+
+# Issue 15, red team: the checks above trust the role's tags, which -e can empty.
+RED_TEAM_NOT_OURS = [
+    pytest.param(
+        untagged_budget,
+        {"aws_budget_tags": {}},
+        "aws_budget_tags must hold Project=taskstack",
+        id="budget-of-our-name-with-the-budget-tags-emptied",
+    ),
+    pytest.param(
+        untagged_subnet_of_our_cidr_in_our_vpc,
+        {},
+        "A subnet with aws_network_subnet_cidr=10.0.1.0/24 already exists",
+        id="subnet-of-our-cidr-without-our-tags",
+    ),
+    pytest.param(
+        lambda emulator: None,
+        {"aws_network_tags": {}},
+        "aws_network_tags must hold Project=taskstack",
+        id="network-tags-emptied",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra_vars", "expected"),
+    [pytest.param(s, v, x, id=name) for name, s, v, x in NOT_OURS],
+)
+def test_what_is_not_ours_is_neither_taken_over_nor_shadowed(
+    setup, extra_vars, expected, run_playbook, fresh_emulator
+):
+    setup(fresh_emulator)
+    refused_without_a_change(fresh_emulator, run_playbook, expected, extra_vars)
+
+
+def test_adopting_a_vpc_of_our_name_keeps_its_other_tags(run_playbook, fresh_emulator, ec2):
+    """aws_network_vpc_adopt=true: the same VPC, now with the project's tags and still its own."""
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [*named("taskstack-vpc"), {"Key": "Team", "Value": "a"}],
+            }
+        ],
+    )["Vpc"]["VpcId"]
+    run = run_playbook(
+        "playbooks/preflight.yml", "playbooks/provision.yml", "-e", "aws_network_vpc_adopt=true"
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["taskstack-vpc"]}])["Vpcs"]
+    assert [v["VpcId"] for v in found] == [vpc]
+    tags = {t["Key"]: t["Value"] for t in found[0]["Tags"]}
+    assert tags["Team"] == "a"
+    assert tags["Project"] == "taskstack"
+
+
+def test_the_budget_override_lets_a_dearer_instance_through(run_playbook, fresh_emulator):
+    """aws_budget_allow_over_limit=true: preflight passes and creates the budget."""
+    run = run_playbook(
+        "playbooks/preflight.yml",
+        "-e",
+        json.dumps({"aws_instance_type": "t3.large", "aws_budget_allow_over_limit": True}),
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    budgets = fresh_emulator.client("budgets", region="us-east-1")
+    names = [b["BudgetName"] for b in budgets.describe_budgets(AccountId="123456789012")["Budgets"]]
+    assert names == ["taskstack-monthly-cost"]
 
 
 def test_root_credentials_are_refused(run_playbook, fresh_emulator, root_endpoint):
-    run = run_playbook("site.yml", env={"AWS_ENDPOINT_URL": root_endpoint})
-    assert run.returncode != 0
-    assert "Refusing the root user of account 123456789012" in error_line(run.output)
-    assert_nothing_created(fresh_emulator)
+    refused_without_a_change(
+        fresh_emulator,
+        run_playbook,
+        "Refusing the root user of account 123456789012",
+        env={"AWS_ENDPOINT_URL": root_endpoint},
+    )
 
 
 @pytest.mark.parametrize("project", ["*", "other-*", "othe?-project", ""])
 def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(
-    project, run_playbook, fresh_emulator, ec2
+    project, run_playbook, fresh_emulator
 ):
     """EC2 tag filters read * and ? as wildcards: such a name would select other projects."""
-    tags = [{"Key": "Project", "Value": "other-project"}, {"Key": "Name", "Value": "other-vpc"}]
+    refused_without_a_change(
+        fresh_emulator,
+        run_playbook,
+        f"project_name='{project}' is not usable",
+        env={"PROJECT_NAME": project},
+        playbooks=("teardown.yml",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "expected"),
+    [
+        (
+            {"aws_teardown_keep_budgett": True},
+            "aws_teardown_keep_budgett: not a setting of role aws_teardown",
+        ),
+        ({"aws_teardown_keep_budget": "maybe"}, "aws_teardown_keep_budget must be a bool"),
+        ({"aws_region": "us-east-1"}, "aws_region='us-east-1' but the inventory searches"),
+    ],
+    ids=["misspelt-setting", "setting-of-the-wrong-type", "region-the-inventory-does-not-search"],
+)
+def test_teardown_checks_its_settings_before_it_deletes_anything(
+    extra_vars, expected, run_playbook, fresh_emulator
+):
+    provisioned = run_playbook("playbooks/preflight.yml", "playbooks/provision.yml")
+    assert provisioned.returncode == 0, provisioned.output[-3000:]
+    refused_without_a_change(
+        fresh_emulator, run_playbook, expected, extra_vars, playbooks=("teardown.yml",)
+    )
+
+
+def test_a_security_group_of_our_name_in_an_adopted_vpc_keeps_its_rules(
+    run_playbook, fresh_emulator, ec2
+):
+    """Taking over a VPC (aws_network_vpc_adopt) is not taking over what is in it."""
     vpc = ec2.create_vpc(
-        CidrBlock="10.9.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}]
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": named("taskstack-vpc")}],
     )["Vpc"]["VpcId"]
-    run = run_playbook("teardown.yml", env={"PROJECT_NAME": project})
+    group = ec2.create_security_group(GroupName="taskstack-sg", Description="theirs", VpcId=vpc)
+    rule = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432}
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"], IpPermissions=[{**rule, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]
+    )
+    run = run_playbook(
+        "playbooks/preflight.yml", "playbooks/provision.yml", "-e", "aws_network_vpc_adopt=true"
+    )
     assert run.returncode != 0
-    assert f"project_name='{project}' is not usable" in error_line(run.output)
-    assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]] == [vpc]
+    assert (
+        f"A security group named taskstack-sg already exists in {vpc} ({group['GroupId']}) "
+        "without the tag Project=taskstack: it is not this project's"
+    ) in error_line(run.output)
+    found = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
+    assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in found["IpPermissions"]] == [
+        (5432, "10.0.0.0/16")
+    ]
+
+
+def our_stack_by_hand(emulator: Emulator, environment: str = "dev") -> str:
+    """The project's VPC, subnet and group, tagged as site.yml tags them; the VPC's id."""
+    ec2 = emulator.client("ec2")
+
+    def ours(name: str) -> list[dict]:
+        return [
+            *named(name, "taskstack"),
+            {"Key": "Environment", "Value": environment},
+            {"Key": "ManagedBy", "Value": "ansible"},
+        ]
+
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": ours("taskstack-vpc")}],
+    )["Vpc"]["VpcId"]
+    ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": ours("taskstack-public-subnet")}],
+    )
+    ec2.create_security_group(
+        GroupName="taskstack-sg",
+        Description="ours",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": ours("taskstack-sg")}],
+    )
+    return vpc
+
+
+def untagged_subnet_in_our_vpc(emulator: Emulator) -> str:
+    vpc = our_stack_by_hand(emulator)
+    return emulator.client("ec2").create_subnet(VpcId=vpc, CidrBlock="10.0.9.0/24")["Subnet"][
+        "SubnetId"
+    ]
+
+
+def untagged_group_in_our_vpc(emulator: Emulator) -> str:
+    vpc = our_stack_by_hand(emulator)
+    return emulator.client("ec2").create_security_group(
+        GroupName="team-b-db", Description="another team's", VpcId=vpc
+    )["GroupId"]
+
+
+def untagged_gateway_on_our_vpc(emulator: Emulator) -> str:
+    vpc = our_stack_by_hand(emulator)
+    ec2 = emulator.client("ec2")
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    return gateway
+
+
+def untagged_route_table_in_our_vpc(emulator: Emulator) -> str:
+    vpc = our_stack_by_hand(emulator)
+    return emulator.client("ec2").create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+
+
+def stack_of_another_environment(emulator: Emulator) -> str:
+    return our_stack_by_hand(emulator, environment="dev")
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra_vars"),
+    [
+        pytest.param(
+            untagged_subnet_in_our_vpc,
+            {},
+            id="untagged-subnet-in-our-vpc",
+        ),
+        pytest.param(
+            untagged_group_in_our_vpc,
+            {},
+            id="untagged-security-group-in-our-vpc",
+        ),
+        pytest.param(
+            untagged_gateway_on_our_vpc,
+            {},
+            id="untagged-gateway-on-our-vpc",
+        ),
+        pytest.param(
+            untagged_route_table_in_our_vpc,
+            {},
+            id="untagged-route-table-in-our-vpc",
+        ),
+        pytest.param(
+            stack_of_another_environment,
+            {"project_environment": "prod"},
+            id="stack-of-another-environment",
+        ),
+    ],
+)
+def test_teardown_keeps_what_lacks_the_projects_tags(
+    setup, extra_vars, run_playbook, fresh_emulator
+):
+    """Whatever teardown does with the project's own resources, the one without its tags stays."""
+    other_project(fresh_emulator)
+    kept = setup(fresh_emulator)
+    others = account_snapshot(fresh_emulator)
+    args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
+    run_playbook("teardown.yml", *args)
+    after = account_snapshot(fresh_emulator)
+    route_tables = fresh_emulator.client("ec2").describe_route_tables()["RouteTables"]
+    assert kept in json.dumps([after, route_tables]), f"{kept} was deleted"
+    for kind, items in others.items():
+        theirs = [item for item in items if "other-project" in str(item)]
+        assert [item for item in after[kind] if "other-project" in str(item)] == theirs
+
+
+def test_teardown_removes_no_local_file_but_the_projects_key(
+    run_playbook, fresh_emulator, tmp_path
+):
+    """The opt-in local key removal deletes the project's key files, not whatever the path names."""
+    precious = tmp_path / "notes.txt"
+    precious.write_text("not a key\n")
+    run_playbook(
+        "teardown.yml",
+        "-e",
+        json.dumps(
+            {
+                "aws_teardown_remove_local_key": True,
+                "aws_teardown_key_dir": str(tmp_path),
+                "aws_key_pair_name": "notes.txt",
+            }
+        ),
+    )
+    assert precious.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "expected"),
+    [
+        pytest.param(
+            {"aws_teardown_project": "*"},
+            "aws_teardown_project='*' but project_name='taskstack'",
+            id="wildcard-teardown-project",
+        ),
+        pytest.param(
+            {"aws_teardown_project": "other-project"},
+            "aws_teardown_project='other-project' but project_name='taskstack'",
+            id="teardown-project-of-another-project",
+        ),
+    ],
+)
+def test_teardown_project_cannot_differ_from_the_project_name(
+    extra_vars, expected, run_playbook, fresh_emulator
+):
+    refused_without_a_change(
+        fresh_emulator, run_playbook, expected, extra_vars, playbooks=("teardown.yml",)
+    )
+
+
+# The red team's cases that get through would go on to wait for SSH in site.yml: preflight and
+# provision are where a refusal belongs, and they end without waiting for a host.
+BEFORE_ANY_HOST = ("playbooks/preflight.yml", "playbooks/provision.yml")
+
+
+@pytest.mark.parametrize(("extra_vars", "env", "expected"), RED_TEAM_BAD_INPUTS)
+def test_red_team_bad_input_is_refused_before_anything_is_created(
+    extra_vars, env, expected, run_playbook, fresh_emulator
+):
+    refused_without_a_change(
+        fresh_emulator, run_playbook, expected, extra_vars, env, playbooks=BEFORE_ANY_HOST
+    )
+
+
+@pytest.mark.parametrize(("setup", "extra_vars", "expected"), RED_TEAM_NOT_OURS)
+def test_red_team_what_is_not_ours_is_neither_taken_over_nor_shadowed(
+    setup, extra_vars, expected, run_playbook, fresh_emulator
+):
+    setup(fresh_emulator)
+    refused_without_a_change(
+        fresh_emulator, run_playbook, expected, extra_vars, playbooks=BEFORE_ANY_HOST
+    )

@@ -56,7 +56,7 @@ def edit_behind_the_projects_back(budgets) -> None:
 
 
 CHANGES = {
-    "limit": (("-e", "aws_budget_limit_usd=7"), {}),
+    "limit": (("-e", "aws_budget_limit_usd=20"), {}),
     # The forecast alert: a new actual threshold would be a new notification, without the topic.
     "threshold": (("-e", "aws_budget_forecast_threshold_percent=120"), {}),
     "e-mail": ((), {EMAIL_ENV: "new@example.com"}),
@@ -79,7 +79,7 @@ def test_a_changed_setting_updates_the_budget_in_place(
     assert second.changed >= 1
 
     budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=BUDGET)["Budget"]
-    limit = "7.0" if change == "limit" else "5.0"
+    limit = "20.0" if change == "limit" else "15.0"
     assert budget["BudgetLimit"] == {"Amount": limit, "Unit": "USD"}
     assert budget["TimePeriod"] == period
     found = notifications(budgets)

@@ -331,8 +331,8 @@ def test_a_zone_the_user_sets_is_kept(own_runner, own_emulator, network_only):
 def test_a_type_no_zone_offers_is_refused_in_one_line(own_runner, own_emulator, network_only):
     run = own_runner.playbook(network_only, "-e", "aws_network_instance_type=t3.nosuch")
     assert run.returncode != 0
-    (line,) = [line for line in run.error_lines() if "aws_network_instance_type" in line]
-    assert "No available zone of eu-west-3 offers aws_network_instance_type=t3.nosuch" in line
+    (line,) = [line for line in run.error_lines() if "t3.nosuch" in line]
+    assert "aws_instance_type=t3.nosuch is not offered in any zone of eu-west-3" in line
     assert own_emulator.client("ec2").describe_subnets(Filters=project_filter())["Subnets"] == []
 
 

@@ -10,6 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from harness import Emulator, Runner, free_port
 from stack_testing import (
     NOTHING,
@@ -205,8 +212,14 @@ def test_teardown_in_a_region_without_the_stack_keeps_the_global_budget(
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):
     keys = state_dir / "keys"
     keys.mkdir()
-    for name in ("taskstack-key", "taskstack-key.pub"):
-        (keys / name).write_text("test key\n")
+    # A key pair made now, in the shape community.crypto.openssh_keypair writes (teardown
+    # removes nothing else): an OpenSSH private key, a .pub commented with the key's name.
+    key = Ed25519PrivateKey.generate()
+    (keys / "taskstack-key").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    )
+    public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+    (keys / "taskstack-key.pub").write_text(f"{public.decode()} taskstack-key\n")
 
     teardown_passes(run_playbook)
     assert (keys / "taskstack-key").exists()

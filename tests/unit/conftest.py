@@ -13,6 +13,7 @@ import botocore.client
 import botocore.loaders
 import botocore.session
 import pytest
+from ansible.module_utils import _internal
 from ansible_collections.taskstack.aws.tests.unit.ec2_stack import Stack, build_stack
 from ansible_collections.taskstack.aws.tests.unit.module_runner import REGION
 from botocore.exceptions import ClientError
@@ -45,6 +46,14 @@ def shared_botocore_loader():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", create_loader)
         yield
+
+
+@pytest.fixture(autouse=True)
+def modules_run_as_on_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing ansible-core's controller code (the filter and inventory plugins' tests do)
+    sets a flag after which the warnings of modules run in process go to the display instead
+    of their result: each test starts as a module process does, without it."""
+    monkeypatch.setattr(_internal, "is_controller", False)
 
 
 @pytest.fixture(autouse=True)

@@ -224,7 +224,8 @@ CASES: list[Case] = [
     (
         "more-tags-than-aws-allows",
         {"project_extra_tags": {f"Tag{i}": "x" for i in range(48)}},
-        "project_extra_tags brings the tags to 51: AWS allows 50 per resource",
+        "project_extra_tags has 48 tags: with the project's own and Name each resource"
+        " would carry 52",
     ),
     (
         "state-folder-that-is-a-file",

@@ -61,7 +61,7 @@ def test_the_tag_audit_is_clean_and_the_budget_exists():
     budget = STACK.emulator.client("budgets", "us-east-1").describe_budget(
         AccountId="123456789012", BudgetName="taskstack-monthly-cost"
     )["Budget"]
-    assert budget["BudgetLimit"]["Amount"] in ("5", "5.0")
+    assert budget["BudgetLimit"]["Amount"] in ("15", "15.0")
 
 
 @pytest.fixture

@@ -8,10 +8,13 @@ from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     NO_CREDENTIALS_MSG,
+    NotAwsAnswer,
+    aws_errors,
     aws_retry,
     budgets_client,
     explain_aws_error,
     partition_of_region,
+    refuse_foreign_answer,
 )
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -126,3 +129,35 @@ def test_errors_become_one_line(exc, expected):
     message = explain_aws_error(exc, "read budget 'b'", "budgets:ViewBudget")
     assert expected in message
     assert "\n" not in message
+
+
+# ---------------------------------------------------------------- one path, but not for bugs
+
+
+def test_a_bug_inside_aws_errors_is_not_taken_for_aws():
+    """A KeyError of our own (not raised by botocore's parsers) keeps its traceback."""
+    module = aws_module()
+    with pytest.raises(KeyError, match="ours"), aws_errors(module, "do it", "x:Y"):
+        raise KeyError("ours")
+
+
+class Http:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+
+
+@pytest.mark.parametrize(
+    ("status", "parsed", "refused"),
+    [
+        (200, {"ResponseMetadata": {"HTTPStatusCode": 200}}, True),  # a web page, parsed
+        (200, {}, True),
+        (200, {"Vpcs": [], "ResponseMetadata": {"RequestId": "r-1"}}, False),
+        (400, {"Error": {"Code": "X"}, "ResponseMetadata": {}}, False),  # botocore's to raise
+    ],
+)
+def test_a_successful_answer_without_request_id_is_not_aws(status, parsed, refused):
+    if refused:
+        with pytest.raises(NotAwsAnswer, match="no request id"):
+            refuse_foreign_answer(http_response=Http(status), parsed=parsed)
+    else:
+        refuse_foreign_answer(http_response=Http(status), parsed=parsed)

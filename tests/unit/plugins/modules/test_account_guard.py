@@ -188,3 +188,35 @@ def test_an_endpoint_without_its_scheme_is_named(variable, value, monkeypatch, n
     result = guard(region=REGION)
     assert result["failed"] is True
     assert result["msg"].startswith(f"{variable}={value!r} is not an endpoint URL")
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_a_region_of_another_partition_than_the_credentials_is_refused(
+    aws, aws_answer, region, partition
+):
+    # An endpoint that answers a commercial identity for that region (moto answers as an
+    # account of the region's partition).
+    aws_answer(
+        "GetCallerIdentity",
+        {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "Account": ACCOUNT_ID, "UserId": "X"},
+    )
+    result = guard(region=region)
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"AWS_REGION={region} is in the {partition} partition, but the credentials are of the "
+        f"aws partition (arn:aws:"
+    )
+    assert "\n" not in result["msg"]
+
+
+def test_credentials_refused_by_another_partition_say_why(aws, aws_error):
+    """What AWS itself answers: China's STS does not know a commercial access key."""
+    aws_error("GetCallerIdentity", "InvalidClientTokenId", "The security token is invalid")
+    result = guard(region="cn-north-1")
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        "AWS rejected the credentials in cn-north-1 (InvalidClientTokenId): that region is in "
+        "the aws-cn partition, whose accounts are separate"
+    )
