@@ -40,3 +40,24 @@ def test_ansible_doc_renders_every_module_from_the_project_root():
     shown = completed.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
     for name in MODULES:
         assert f"MODULE taskstack.aws.{name} ({REPO_ROOT}/collections/" in shown
+
+
+def test_ansible_doc_renders_every_strategy_plugin_from_the_project_root():
+    """A strategy plugin's DOCUMENTATION is YAML too: a colon in a sentence breaks it."""
+    plugins = sorted(p.stem for p in (REPO_ROOT / "plugins" / "strategy").glob("[a-z]*.py"))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"))
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    ansible_doc = Path(sys.executable).parent / "ansible-doc"
+    completed = subprocess.run(
+        [str(ansible_doc), "-t", "strategy", *(f"taskstack.aws.{name}" for name in plugins)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    shown = completed.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    for name in plugins:
+        assert f"STRATEGY taskstack.aws.{name} ({REPO_ROOT}/collections/" in shown

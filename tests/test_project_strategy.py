@@ -1,0 +1,134 @@
+"""ansible.cfg's strategy as users meet it: ansible-playbook from the project root.
+
+Mitogen when it loads (modules run inside Mitogen's persistent interpreter, whose process title
+says "mitogen"), else ansible.builtin.linear and one warning line for the whole run however many
+plays, and an off switch (TASKSTACK_MITOGEN=0, or Ansible's own ANSIBLE_STRATEGY=linear) that
+gives Ansible's strategy without a warning. Local plays only: a few seconds each.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+FALLBACK = "Mitogen for Ansible cannot be loaded"
+# Each play prints the command line of the process its module runs in.
+PLAY = """
+- name: Play {n}
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Read the command line of the process that runs the module
+      ansible.builtin.shell: tr '\\0' ' ' < /proc/$PPID/cmdline
+      register: strategy_test_runner
+      changed_when: false
+
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "RUNNER {{{{ strategy_test_runner.stdout }}}}"
+"""
+INVENTORY = """
+all:
+  hosts:
+    localhost:
+      ansible_connection: local
+      ansible_python_interpreter: "{{ ansible_playbook_python }}"
+"""
+
+
+def mitogen_dir() -> str | None:
+    """The folder the mitogen package is imported from by this Python, if it is."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or spec.origin is None:
+        return None
+    return str(Path(spec.origin).parents[1])
+
+
+def run_playbook(tmp_path: Path, pythonpath: list[str], **env: str) -> str:
+    """Two plays on localhost with the project's ansible.cfg; the output, stderr included."""
+    (tmp_path / "two_plays.yml").write_text(PLAY.format(n=1) + PLAY.format(n=2))
+    (tmp_path / "inventory.yml").write_text(INVENTORY)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "TASKSTACK_"))}
+    run = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), str(tmp_path / "two_plays.yml")],
+        cwd=REPO_ROOT,
+        env={
+            **base,
+            "PYTHONPATH": os.pathsep.join(pythonpath),
+            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+            "ANSIBLE_INVENTORY": str(tmp_path / "inventory.yml"),
+            "ANSIBLE_NOCOLOR": "1",
+            **env,
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    return run.stdout
+
+
+def runners(output: str) -> list[str]:
+    return [line.split("RUNNER", 1)[1] for line in output.splitlines() if "RUNNER " in line]
+
+
+@pytest.fixture
+def without_mitogen(tmp_path: Path) -> list[str]:
+    """A PYTHONPATH on which ansible_mitogen fails to import, even where mitogen is installed."""
+    stub = tmp_path / "no-mitogen" / "ansible_mitogen"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('mitogen is not installed (test stub)')\n")
+    return [str(stub.parent)]
+
+
+@pytest.fixture
+def with_mitogen() -> list[str]:
+    found = mitogen_dir()
+    if found is None:
+        pytest.skip("mitogen (requirements.txt) is not importable by this Python")
+    return [found]
+
+
+def test_without_mitogen_the_run_goes_on_with_one_warning_line(
+    tmp_path: Path, without_mitogen: list[str]
+):
+    output = run_playbook(tmp_path, without_mitogen)
+    warnings = [line for line in output.splitlines() if FALLBACK in line]
+    assert len(warnings) == 1, output
+    assert warnings[0].startswith("[WARNING]: ")
+    assert "mitogen is not installed (test stub)" in warnings[0]
+    found = runners(output)
+    assert len(found) == 2, output
+    assert not any("mitogen" in runner for runner in found), found
+
+
+def test_with_mitogen_modules_run_in_mitogens_interpreter(tmp_path: Path, with_mitogen):
+    output = run_playbook(tmp_path, with_mitogen)
+    assert FALLBACK not in output
+    found = runners(output)
+    assert len(found) == 2, output
+    assert all("(mitogen:" in runner for runner in found), found
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [{"TASKSTACK_MITOGEN": "0"}, {"ANSIBLE_STRATEGY": "linear"}],
+    ids=["TASKSTACK_MITOGEN=0", "ANSIBLE_STRATEGY=linear"],
+)
+def test_the_off_switch_runs_ansible_linear_without_a_warning(
+    tmp_path: Path, with_mitogen, switch: dict[str, str]
+):
+    output = run_playbook(tmp_path, with_mitogen, **switch)
+    assert FALLBACK not in output
+    found = runners(output)
+    assert len(found) == 2, output
+    assert not any("mitogen" in runner for runner in found), found

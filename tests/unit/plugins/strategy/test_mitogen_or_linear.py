@@ -1,0 +1,130 @@
+"""taskstack.aws.mitogen_or_linear: Mitogen's linear strategy when it loads, else Ansible's own.
+
+The class is built when Ansible's plugin loader imports the file, so each test imports it
+afresh with the situation it describes (Mitogen missing, refusing this ansible-core, switched
+off, present) and looks at the bases and at the warnings it gave.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from ansible.module_utils import _internal
+
+PLUGIN = "ansible_collections.taskstack.aws.plugins.strategy.mitogen_or_linear"
+FALLBACK_START = "Mitogen for Ansible cannot be loaded ("
+# What ansible_mitogen.loaders raises on an ansible-core outside what it supports.
+UNSUPPORTED = "Your version of Ansible (2.99.0) is not supported by Mitogen for Ansible"
+
+
+@pytest.fixture(autouse=True)
+def controller_flag() -> Iterator[None]:
+    """Ansible's controller code (the plugin loader, the display) imported by these tests makes
+    the modules run in process send their warnings to the display instead of their result:
+    the flag is put back after each test, so the module tests that read ``warnings`` see them."""
+    was_controller = _internal.is_controller
+    yield
+    _internal.is_controller = was_controller
+
+
+@pytest.fixture
+def linear() -> type:
+    from ansible.plugins.loader import strategy_loader
+
+    return strategy_loader.get("linear", class_only=True)
+
+
+@pytest.fixture
+def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The warnings the plugin gives while the test imports it."""
+    from ansible.utils.display import Display
+
+    given: list[str] = []
+    monkeypatch.setattr(Display, "warning", lambda self, msg, *a, **k: given.append(msg))
+    return given
+
+
+@pytest.fixture
+def load_plugin(monkeypatch: pytest.MonkeyPatch) -> Callable[[], ModuleType]:
+    """Imports the plugin afresh (the import decides the strategy); sys.modules put back after."""
+
+    def load() -> ModuleType:
+        monkeypatch.delitem(sys.modules, PLUGIN, raising=False)
+        return importlib.import_module(PLUGIN)
+
+    return load
+
+
+def hide_mitogen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the mitogen package were not installed: None in sys.modules fails the import."""
+    monkeypatch.delenv("TASKSTACK_MITOGEN", raising=False)
+    for name in [n for n in sys.modules if n.startswith("ansible_mitogen.")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in ("ansible_mitogen", "ansible_mitogen.loaders", "ansible_mitogen.strategy"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_without_mitogen_the_run_is_ansible_linear_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], linear: type
+):
+    hide_mitogen(monkeypatch)
+    plugin = load_plugin()
+    assert plugin.StrategyModule.__bases__ == (linear,)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(FALLBACK_START + "ModuleNotFoundError")
+    assert "\n" not in warnings[0]
+    # It says how to get Mitogen back and how to silence the warning.
+    assert "requirements.txt" in warnings[0]
+    assert "TASKSTACK_MITOGEN=0" in warnings[0]
+
+
+def test_a_mitogen_that_refuses_this_ansible_core_is_a_fallback_too(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    load_plugin,
+    warnings: list[str],
+    linear: type,
+):
+    """ansible_mitogen.loaders raises AnsibleError (not ImportError) for an unsupported core."""
+    hide_mitogen(monkeypatch)
+    fake = tmp_path / "ansible_mitogen"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "loaders.py").write_text(
+        f"from ansible.errors import AnsibleError\nraise AnsibleError({UNSUPPORTED!r})\n"
+    )
+    monkeypatch.delitem(sys.modules, "ansible_mitogen")
+    monkeypatch.delitem(sys.modules, "ansible_mitogen.loaders")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = load_plugin()
+    assert plugin.StrategyModule.__bases__ == (linear,)
+    assert warnings == [plugin.FALLBACK_WARNING.format(reason=f"AnsibleError: {UNSUPPORTED}")]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "off", "no", " OFF "])
+def test_the_off_switch_gives_ansible_linear_without_a_warning_or_an_import(
+    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], linear: type, value: str
+):
+    # An import of ansible_mitogen would fail this test: the switch must not even try.
+    hide_mitogen(monkeypatch)
+    monkeypatch.setitem(sys.modules, "ansible_mitogen", None)
+    monkeypatch.setenv("TASKSTACK_MITOGEN", value)
+    plugin = load_plugin()
+    assert plugin.StrategyModule.__bases__ == (linear,)
+    assert warnings == []
+
+
+def test_with_mitogen_the_strategy_is_mitogens_linear(
+    monkeypatch: pytest.MonkeyPatch, load_plugin, warnings: list[str], linear: type
+):
+    """Needs the mitogen package (requirements.txt) importable by this Python."""
+    strategy = pytest.importorskip("ansible_mitogen.strategy")
+    monkeypatch.delenv("TASKSTACK_MITOGEN", raising=False)
+    plugin = load_plugin()
+    assert plugin.StrategyModule.__bases__ == (strategy.StrategyMixin, linear)
+    assert warnings == []
