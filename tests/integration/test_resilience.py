@@ -236,7 +236,9 @@ def test_no_secret_in_verbose_output_and_secret_files_are_private(stack: Stack):
     # The value searched for is the one in use: the host's env file holds it.
     assert secrets["database password"] in on_host("cat", "/opt/taskapp/.env").stdout
     outputs = stack.verbose_outputs
-    assert len(outputs) >= 4 and all("<127.0.0.1>" in out or "ESTABLISH" in out for out in outputs)
+    # -vvv shows each module's arguments ("invocation:"), whichever strategy runs the play
+    # (Mitogen prints no ESTABLISH lines): where a secret would leak.
+    assert len(outputs) >= 4 and all("invocation:" in out for out in outputs)
     for name, value in secrets.items():
         leaks = [n for n, output in enumerate(outputs) if value in output]
         assert leaks == [], f"the {name} appears in the -vvv output of runs {leaks}"
