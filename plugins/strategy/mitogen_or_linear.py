@@ -80,20 +80,36 @@ def load_mitogen_mixin() -> tuple[type | None, str]:
     return ansible_mitogen.strategy.StrategyMixin, ""
 
 
-def strategy_bases() -> tuple[type, ...]:
-    """The bases of this run's StrategyModule: Mitogen's mixin first when it is wanted and loads."""
+def strategy_bases() -> tuple[tuple[type, ...], str]:
+    """The bases of this run's StrategyModule (Mitogen's mixin first when it is wanted and
+    loads), and why Mitogen could not be loaded ("" when it was, or is switched off)."""
     if mitogen_is_switched_off():
-        display.v(f"{OFF_SWITCH}=0: strategy ansible.builtin.linear")
-        return (LinearStrategy,)
+        return (LinearStrategy,), ""
     mixin, reason = load_mitogen_mixin()
     if mixin is None:
-        # Display.warning prints a given message once per run, however many plays load this.
-        display.warning(FALLBACK_WARNING.format(reason=reason))
-        return (LinearStrategy,)
-    # With -v: which strategy runs, for a user (and a test) who wants to know.
-    display.v(STRATEGY_LINE)
-    return (mixin, LinearStrategy)
+        return (LinearStrategy,), reason
+    return (mixin, LinearStrategy), ""
 
 
-# Built when the plugin loader imports this file, once per run: the class of every play.
-StrategyModule = type("StrategyModule", strategy_bases(), {})
+# Chosen when the plugin loader imports this file, once per run, silently: importing the file
+# is not running a play (ansible-test's import check, ansible-doc).
+BASES, FALLBACK_REASON = strategy_bases()
+
+
+def announce_strategy() -> None:
+    """Say which strategy runs: one warning line for the fallback, the choice itself with -v.
+    Display.warning prints a given message once per run, however many plays start."""
+    if mitogen_is_switched_off():
+        display.v(f"{OFF_SWITCH}=0: strategy ansible.builtin.linear")
+    elif FALLBACK_REASON:
+        display.warning(FALLBACK_WARNING.format(reason=FALLBACK_REASON))
+    else:
+        display.v(STRATEGY_LINE)
+
+
+class StrategyModule(*BASES):  # type: ignore[misc]
+    """The class of every play: Ansible's linear strategy, run by Mitogen when it loads."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        announce_strategy()
+        super().__init__(*args, **kwargs)

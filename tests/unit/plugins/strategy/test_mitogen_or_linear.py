@@ -50,12 +50,17 @@ def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def load_plugin(monkeypatch: pytest.MonkeyPatch) -> Callable[[], ModuleType]:
-    """Imports the plugin afresh (the import decides the strategy); sys.modules put back after."""
+def load_plugin(monkeypatch: pytest.MonkeyPatch, warnings: list[str]) -> Callable[[], ModuleType]:
+    """Imports the plugin afresh (the import decides the strategy, silently: ansible-test's
+    import check fails on any output), then says what a play's start says; sys.modules put
+    back after."""
 
     def load() -> ModuleType:
         monkeypatch.delitem(sys.modules, PLUGIN, raising=False)
-        return importlib.import_module(PLUGIN)
+        plugin = importlib.import_module(PLUGIN)
+        assert warnings == [], "the import itself warned"
+        plugin.announce_strategy()
+        return plugin
 
     return load
 
