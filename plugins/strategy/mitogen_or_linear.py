@@ -93,7 +93,10 @@ def strategy_bases() -> tuple[tuple[type, ...], str]:
 
 # Chosen when the plugin loader imports this file, once per run, silently: importing the file
 # is not running a play (ansible-test's import check, ansible-doc).
-BASES, FALLBACK_REASON = strategy_bases()
+# One name per line: ansible-doc reads this file's assignments and warns on a tuple.
+STRATEGY_CHOICE = strategy_bases()
+BASES = STRATEGY_CHOICE[0]
+FALLBACK_REASON = STRATEGY_CHOICE[1]
 
 
 def announce_strategy() -> None:
