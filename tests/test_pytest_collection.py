@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,14 @@ def test_naming_the_readme_test_runs_it(args: tuple[str, ...]):
         line.startswith(README_TEST)
         for line in collected("-o", "python_files=test_readme_commands.py", *args)
     )
+
+
+def test_every_file_that_needs_a_worker_of_its_own_exists():
+    """tests/conftest.py names files by path: a renamed file would silently lose its worker."""
+    spec = importlib.util.spec_from_file_location(
+        "suite_conftest", REPO_ROOT / "tests" / "conftest.py"
+    )
+    suite_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite_conftest)
+    missing = [p for p in suite_conftest.ONE_WORKER_FILES if not (REPO_ROOT / p).is_file()]
+    assert missing == []

@@ -16,12 +16,13 @@ def stack(provisioned_stack: SharedStack) -> Runner:
 
 
 @pytest.fixture
-def emulator(provisioned_stack: SharedStack) -> Emulator:
+def stack_emulator(provisioned_stack: SharedStack) -> Emulator:
+    """The shared stack's own emulator (not the session's, which other tests reset)."""
     return provisioned_stack.emulator
 
 
-def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, emulator):
-    budgets = emulator.client("budgets", region="us-east-1")
+def test_site_leaves_a_monthly_cost_budget_with_e_mail_alerts(stack, stack_emulator):
+    budgets = stack_emulator.client("budgets", region="us-east-1")
     budget = budgets.describe_budget(AccountId="123456789012", BudgetName="taskstack-monthly-cost")
     assert budget["Budget"]["BudgetLimit"] == {"Amount": "15.0", "Unit": "USD"}
     assert budget["Budget"]["TimeUnit"] == "MONTHLY"
@@ -46,8 +47,8 @@ def enforce_tags(stack: Runner):
     )
 
 
-def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, emulator):
-    ec2 = emulator.client("ec2")
+def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, stack_emulator):
+    ec2 = stack_emulator.client("ec2")
     (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
     stray = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
 
