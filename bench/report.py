@@ -81,20 +81,16 @@ def markdown(results: dict[str, Any]) -> str:
         f"| rerun (nothing to do) | {spread(f['rerun_s'])}, changed "
         f"{spread(f['rerun_changed'], '', 0)} |",
         f"| rerun / first converge | {spread(f['rerun_ratio'], '', 2)} |",
-        f"| `teardown.yml` | {spread(f['teardown_s'])} |",
     ]
+    lines += strategy_rows(f)
+    lines.append(f"| `teardown.yml` | {spread(f['teardown_s'])} |")
     for kind in ("converge", "rerun", "teardown"):
         total = f["aws_calls"][kind]["total"]
         lines.append(f"| AWS calls, {kind}: read / mutating | {calls(total)} |")
     for kind in ("configure_fresh_s", "configure_rerun_s"):
         if kind in f:
             what = "fresh host" if kind == "configure_fresh_s" else "converged host"
-            c = f[kind]
-            lines.append(
-                f"| configure phase, {what}: project cfg / Ansible defaults (ratio) | "
-                f"{spread(c['project'])} / {spread(c['defaults'])} "
-                f"({spread(c['ratio_defaults_over_project'], 'x', 2)}) |"
-            )
+            lines += configure_rows(what, f[kind])
     paths = (
         ("load", "rates", "host address"),
         ("load_published_port", "rates_published_port", "127.0.0.1 port"),
@@ -113,6 +109,44 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "AWS calls per phase (read / mutating, median):", ""]
     lines += calls_table(f["aws_calls"])
     return "\n".join(lines) + "\n"
+
+
+def strategy_rows(f: dict[str, Any]) -> list[str]:
+    """The same runs with Ansible's linear strategy instead of Mitogen (project's cfg)."""
+    rows = []
+    if "first_converge_linear_s" in f:
+        rows.append(f"| first converge, linear strategy | {spread(f['first_converge_linear_s'])} |")
+        for phase in ordered(f.get("first_converge_linear_phase_s", {})):
+            figure = f["first_converge_linear_phase_s"][phase]
+            rows.append(f"| … phase {phase}, linear | {spread(figure)} |")
+    if "rerun_linear_s" in f:
+        rows.append(
+            f"| rerun, linear strategy | {spread(f['rerun_linear_s'])}, changed "
+            f"{spread(f['rerun_linear_changed'], '', 0)} |"
+        )
+    if "rerun_linear_ratio" in f:
+        ratio = spread(f["rerun_linear_ratio"], "", 2)
+        rows.append(f"| rerun / first converge, linear strategy | {ratio} |")
+    return rows
+
+
+# How each configuration of the configure comparison is named in the table.
+CONFIGURATION_NAMES = {
+    "project": "project cfg",
+    "project_linear": "project cfg without Mitogen",
+    "defaults": "Ansible defaults",
+}
+
+
+def configure_rows(what: str, c: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, label in CONFIGURATION_NAMES.items():
+        if name not in c:
+            continue
+        ratio = c.get(f"ratio_{name}_over_project")
+        times = f" ({spread(ratio, 'x', 2)} the project's time)" if ratio else ""
+        rows.append(f"| configure phase, {what}: {label} | {spread(c[name])}{times} |")
+    return rows
 
 
 def calls_table(aws_calls: dict[str, Any]) -> list[str]:

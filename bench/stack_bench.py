@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark of the stack on the embedded default: converge, rerun, teardown, AWS calls,
-the configure phase against Ansible's defaults, and the app under load on a t3.micro-sized host.
+the project's strategy (Mitogen) against Ansible's linear one, the configure phase against
+Ansible's defaults, and the app under load on a t3.micro-sized host.
 
-Each run starts from nothing: site.yml (first converge), site.yml again (rerun), the load test,
-playbooks/configure.yml with the project's ansible.cfg and with Ansible's defaults, teardown.yml,
-then (unless --no-fresh-defaults) a whole first converge with Ansible's defaults and its teardown.
+Each run starts from nothing: site.yml (first converge), site.yml again twice (the rerun with
+Mitogen and with the linear strategy, order alternating), the load test, playbooks/configure.yml
+with the project's ansible.cfg, the same without Mitogen and with Ansible's defaults,
+teardown.yml; then (unless --no-linear) a whole first converge with the linear strategy and
+(unless --no-fresh-defaults) one with Ansible's defaults, each followed by its teardown.
 Figures are the median, min and max over the runs. See bench/README.md.
 
 Usage: stack_bench.py [--runs N] [--quick] [--output FILE]
@@ -51,6 +54,9 @@ collections_path = {root}/collections
 host_key_checking = False
 """
 SEED_TASKS = 100
+# The project's ansible.cfg with its strategy plugin told to use Ansible's linear strategy
+# (plugins/strategy/mitogen_or_linear.py): everything else stays the project's.
+LINEAR = {"TASKSTACK_MITOGEN": "0"}
 
 
 @dataclass
@@ -164,17 +170,24 @@ class Stack:
         self.harness_stack.emulator.stop()
 
     def playbook(
-        self, playbook: str, label: str, config: Path | None = None, poll: bool = False
+        self,
+        playbook: str,
+        label: str,
+        config: Path | None = None,
+        poll: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> TimedRun:
         timing = self.state_dir / "timing" / f"{label}.jsonl"
         timing.unlink(missing_ok=True)
-        env = {"BENCH_TIMING_FILE": str(timing)}
+        env = {"BENCH_TIMING_FILE": str(timing), **(extra_env or {})}
         # Every run starts with cold SSH connections: a master left by the previous run (or by
         # the other configuration) would otherwise be reused and skew the comparison.
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(self.state_dir / "cp" / label)
         if config is not None:
             env["ANSIBLE_CONFIG"] = str(config)
-        log(f"{label}: ansible-playbook {playbook}" + (" (Ansible's defaults)" if config else ""))
+        how = " (Ansible's defaults)" if config else ""
+        how += " (linear strategy)" if extra_env == LINEAR else ""
+        log(f"{label}: ansible-playbook {playbook}{how}")
         runner = self.harness_stack.runner
         poller_context = FirstOk([WEB_URL, API_URL]) if poll else None
         with poller_context or contextlib.nullcontext() as poller:
@@ -353,17 +366,38 @@ def host_limits(host: str) -> dict[str, Any]:
     }
 
 
-def configure_pair(stack: Stack, label: str, defaults: Path, flip: bool) -> dict[str, float]:
+# The configurations compared: (name, ANSIBLE_CONFIG or None for the project's, environment).
+def configurations(defaults: Path) -> list[tuple[str, Path | None, dict[str, str] | None]]:
+    return [("defaults", defaults, None), ("project", None, None), ("project_linear", None, LINEAR)]
+
+
+def rotated(items: list[Any], by: int) -> list[Any]:
+    """The same items starting at another place: each run begins with another configuration."""
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def configure_set(stack: Stack, label: str, defaults: Path, turn: int) -> dict[str, float]:
     """playbooks/configure.yml on the converged host with each configuration, in turn."""
-    order = [("defaults", defaults), ("project", None)]
-    if flip:
-        order.reverse()
     seconds = {}
-    for name, config in order:
-        run = stack.playbook("playbooks/configure.yml", f"{label}-configure-{name}", config)
+    for name, config, env in rotated(configurations(defaults), turn):
+        run = stack.playbook(
+            "playbooks/configure.yml", f"{label}-configure-{name}", config, extra_env=env
+        )
         seconds[name] = benchlib.phase_seconds(run.windows).get("configure", run.seconds)
         seconds[f"{name}_process"] = run.seconds
     return seconds
+
+
+def reruns(stack: Stack, label: str, linear_first: bool) -> tuple[TimedRun, TimedRun]:
+    """site.yml again with the project's strategy and with the linear one, order alternating."""
+    order = [("rerun", None), ("rerun-linear", LINEAR)]
+    if linear_first:
+        order.reverse()
+    runs = {
+        name: stack.playbook("site.yml", f"{label}-{name}", extra_env=env) for name, env in order
+    }
+    return runs["rerun"], runs["rerun-linear"]
 
 
 def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) -> dict[str, Any]:
@@ -371,11 +405,11 @@ def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) 
     requests = lambda: benchlib.read_json_lines(stack.request_log)  # noqa: E731
     record: dict[str, Any] = {"run": index}
     converge = stack.playbook("site.yml", f"{label}-converge", poll=True)
-    rerun = stack.playbook("site.yml", f"{label}-rerun")
+    rerun, rerun_linear = reruns(stack, label, linear_first=index % 2 == 0)
     if args.rates:
         record["load"] = load_test(stack, args.rates, args.load_seconds)
     pairs = [
-        configure_pair(stack, f"{label}-{n}", defaults, flip=(index + n) % 2 == 1)
+        configure_set(stack, f"{label}-{n}", defaults, turn=index + n)
         for n in range(args.config_repeats)
     ]
     teardown = stack.playbook("teardown.yml", f"{label}-teardown")
@@ -383,9 +417,14 @@ def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) 
     record.update(
         converge=converge.record(log_now),
         rerun=rerun.record(log_now),
+        rerun_linear=rerun_linear.record(log_now),
         teardown=teardown.record(log_now),
         configure_rerun=pairs,
     )
+    if args.linear:
+        fresh = stack.playbook("site.yml", f"{label}-converge-linear", poll=True, extra_env=LINEAR)
+        stack.playbook("teardown.yml", f"{label}-teardown-linear", extra_env=LINEAR)
+        record["converge_linear"] = fresh.record(requests())
     if args.fresh_defaults:
         fresh = stack.playbook("site.yml", f"{label}-converge-defaults", defaults, poll=True)
         stack.playbook("teardown.yml", f"{label}-teardown-defaults")
@@ -408,6 +447,8 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     phases = list(runs[0]["converge"]["phases_s"])
     out: dict[str, Any] = {
+        "rerun_linear_s": over(["rerun_linear", "seconds"]),
+        "rerun_linear_changed": summary(r["rerun_linear"]["changed"] for r in runs),
         "first_converge_s": over(["converge", "seconds"]),
         "first_converge_to_http_200_s": over(["converge", "to_http_200_s"]),
         "first_converge_phase_s": {p: over(["converge", "phases_s", p]) for p in phases},
@@ -427,22 +468,27 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         out["aws_calls"][kind] = calls
     pairs = [pair for run in runs for pair in run["configure_rerun"]]
     if pairs:
-        out["configure_rerun_s"] = {
-            "project": summary(p["project"] for p in pairs),
-            "defaults": summary(p["defaults"] for p in pairs),
-            "ratio_defaults_over_project": summary(p["defaults"] / p["project"] for p in pairs),
+        out["configure_rerun_s"] = compared(pairs)
+    fresh = [
+        {
+            name: run[key]["phases_s"]["configure"]
+            for name, key in FRESH_RUNS.items()
+            if key in run and "configure" in run[key]["phases_s"]
         }
-    fresh = [r for r in runs if "converge_defaults" in r]
-    if fresh:
-        out["configure_fresh_s"] = {
-            "project": summary(r["converge"]["phases_s"]["configure"] for r in fresh),
-            "defaults": summary(r["converge_defaults"]["phases_s"]["configure"] for r in fresh),
-            "ratio_defaults_over_project": summary(
-                r["converge_defaults"]["phases_s"]["configure"]
-                / r["converge"]["phases_s"]["configure"]
-                for r in fresh
-            ),
+        for run in runs
+    ]
+    if any(len(f) > 1 for f in fresh):
+        out["configure_fresh_s"] = compared([f for f in fresh if "project" in f])
+    linear = [r for r in runs if "converge_linear" in r]
+    if linear:
+        out["first_converge_linear_s"] = over(["converge_linear", "seconds"])
+        out["first_converge_linear_phase_s"] = {
+            p: over(["converge_linear", "phases_s", p]) for p in phases
         }
+        out["rerun_linear_ratio"] = summary(
+            r["rerun_linear"]["seconds"] / r["converge_linear"]["seconds"] for r in linear
+        )
+    if any("converge_defaults" in r for r in runs):
         out["first_converge_defaults_s"] = over(["converge_defaults", "seconds"])
     loads = [r["load"] for r in runs if "load" in r]
     if loads:
@@ -473,6 +519,31 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         }
         out["memory_mib"]["services_total"] = summary(load["services_total_mib"] for load in loads)
         out["memory_mib"]["host_container"] = summary(load["host_container_mib"] for load in loads)
+    return out
+
+
+# The runs from nothing whose configure phase (a fresh host) is compared, by configuration.
+FRESH_RUNS = {
+    "project": "converge",
+    "project_linear": "converge_linear",
+    "defaults": "converge_defaults",
+}
+
+
+def compared(samples: list[dict[str, float]]) -> dict[str, Any]:
+    """Each configuration's seconds, and how many times slower the others are than the project's
+    (pairs measured in the same run only)."""
+    names = [n for n, _, _ in configurations(Path())]
+    out: dict[str, Any] = {
+        name: summary(s[name] for s in samples if name in s)
+        for name in names
+        if any(name in s for s in samples)
+    }
+    for name in names:
+        if name != "project" and name in out:
+            out[f"ratio_{name}_over_project"] = summary(
+                s[name] / s["project"] for s in samples if name in s and "project" in s
+            )
     return out
 
 
@@ -532,13 +603,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_false",
         help="skip the whole first converge with Ansible's defaults",
     )
+    parser.add_argument(
+        "--no-linear",
+        dest="linear",
+        action="store_false",
+        help="skip the whole first converge with the linear strategy",
+    )
     parser.add_argument("--host-cpus", default="2", help="host container CPUs (t3.micro: 2)")
     parser.add_argument("--host-memory", default="1g", help="host container memory (t3.micro)")
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state" / "bench")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.runs, args.fresh_defaults, args.config_repeats = 1, False, 1
+        args.runs, args.fresh_defaults, args.linear, args.config_repeats = 1, False, False, 1
     return args
 
 
@@ -575,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_seconds": args.load_seconds,
             "config_repeats": args.config_repeats,
             "fresh_defaults": args.fresh_defaults,
+            "linear": args.linear,
             "host": {"cpus": args.host_cpus, "memory": args.host_memory},
             "defaults_config": DEFAULTS_CONFIG.format(root="<repo>"),
         },

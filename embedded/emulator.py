@@ -49,9 +49,9 @@ from hosts import HOST_ARCHIVE_DIR
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 AMI_SEED = HERE / "amis.json"
-# Image archives made by tests/images/build.sh; copied into each host container. Beside each,
-# <archive>.json describes it; its "env" names the images it holds for the app's env file
-# (TASKAPP_*_IMAGE: the kit's stand-ins are not named like the official images).
+# Image archives made by tests/images/build.sh; mounted read-only into each host container.
+# Beside each, <archive>.json describes it; its "env" names the images it holds for the app's
+# env file (TASKAPP_*_IMAGE: the kit's stand-ins are not named like the official images).
 IMAGE_CACHE = REPO_ROOT / ".cache" / "images"
 DEFAULT_PORT = 4566
 DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "emulator"

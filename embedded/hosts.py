@@ -69,7 +69,8 @@ class HostSettings:
     # empty: the host container may use the whole machine.
     cpus: str = os.environ.get("EMBEDDED_HOST_CPUS", "")
     memory: str = os.environ.get("EMBEDDED_HOST_MEMORY", "")
-    # Image archives on the controller, copied into each host (nothing can be pulled here).
+    # Image archives on the controller, mounted read-only into each host (nothing can be pulled
+    # here).
     image_archives: list[Path] = field(
         default_factory=lambda: [
             Path(p) for p in os.environ.get("EMBEDDED_IMAGE_ARCHIVES", "").split(":") if p
@@ -134,6 +135,17 @@ def publish_flags(settings: HostSettings, opened_ports: list[int]) -> list[str]:
     ]
 
 
+def archive_flags(settings: HostSettings) -> list[str]:
+    """Each image archive mounted read-only where the host expects it: no copy of hundreds of
+    megabytes per host, written while the host's first packages install."""
+    return [
+        f"--mount=type=bind,source={archive.resolve()},"
+        f"target={HOST_ARCHIVE_DIR}/{archive.name},readonly"
+        for archive in settings.image_archives
+        if archive.is_file()
+    ]
+
+
 def run_flags(
     settings: HostSettings, instance_id: str, project: str, opened_ports: list[int]
 ) -> list[str]:
@@ -148,6 +160,7 @@ def run_flags(
         *mode,
         *COMMON_FLAGS,
         *size_flags(settings),
+        *archive_flags(settings),
     ]
 
 
@@ -179,12 +192,6 @@ def install_public_key(name: str, public_key: str) -> None:
     docker("exec", "--env", f"KEY={public_key}", name, "sh", "-c", script)
 
 
-def copy_image_archives(name: str, archives: list[Path]) -> None:
-    docker("exec", name, "install", "-d", "-m", "0755", HOST_ARCHIVE_DIR)
-    for archive in archives:
-        docker("cp", str(archive), f"{name}:{HOST_ARCHIVE_DIR}/{archive.name}")
-
-
 def materialize(
     instance_id: str,
     project: str,
@@ -203,7 +210,6 @@ def materialize(
         nest_inner_engine(name)
     if public_key:
         install_public_key(name, public_key)
-    copy_image_archives(name, [a for a in settings.image_archives if a.is_file()])
     LOG.info("host container %s ready: %s", name, docker("port", name).stdout.strip())
 
 

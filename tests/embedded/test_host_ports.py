@@ -85,3 +85,13 @@ def test_known_ports_go_to_their_fixed_places_and_others_to_a_free_one():
 def test_published_ports_come_from_the_environment_or_the_defaults():
     assert hosts.published_ports_from_env("") == {22: 2222, 80: 8080, 8000: 8000}
     assert hosts.published_ports_from_env('{"22": 2299, "443": 8443}') == {22: 2299, 443: 8443}
+
+
+def test_image_archives_are_mounted_read_only_and_missing_ones_skipped(tmp_path):
+    archive = tmp_path / "app-base-images.tar"
+    archive.write_bytes(b"tar")
+    settings = hosts.HostSettings(image_archives=[archive, tmp_path / "absent.tar"])
+    assert hosts.archive_flags(settings) == [
+        f"--mount=type=bind,source={archive},"
+        f"target={hosts.HOST_ARCHIVE_DIR}/app-base-images.tar,readonly"
+    ]

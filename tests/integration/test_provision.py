@@ -397,3 +397,26 @@ def test_a_key_pair_of_the_same_name_that_is_not_ours_is_never_replaced(
     assert adopted.returncode == 0, adopted.output[-3000:]
     (ours,) = ec2.describe_key_pairs(KeyNames=["taskstack-key"])["KeyPairs"]
     assert ours["KeyFingerprint"] != theirs["KeyFingerprint"]
+
+
+@pytest.fixture(scope="module")
+def slow_boot_emulator(tmp_path_factory: pytest.TempPathFactory):
+    """Instances stay pending for a minute, like a launch that AWS is slow to place."""
+    emu = Emulator(
+        port=free_port(),
+        state_dir=tmp_path_factory.mktemp("slow-boot-emulator"),
+        server_settings={"EMBEDDED_PENDING_S": "60"},
+    )
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+def test_an_instance_that_does_not_run_in_time_is_one_line_naming_the_timeout(
+    slow_boot_emulator, tmp_path
+):
+    runner = Runner(playbook_env_for(slow_boot_emulator), tmp_path)
+    run = runner.playbook("playbooks/provision.yml", "-e", "aws_instance_wait_timeout_s=4")
+    assert run.returncode != 0
+    (line,) = [line for line in run.error_lines() if "aws_instance_wait_timeout_s" in line]
+    assert "aws_instance_wait_timeout_s=4: taskstack-server is still pending" in line
