@@ -189,6 +189,10 @@ def test_dynamic_inventory_lists_the_instance_with_connection_settings(provision
     )
     expected = f"{instance['PublicIpAddress']} ubuntu {provisioned.state_dir}/keys/taskstack-key"
     assert expected in connection.output
+    # The instance's tags under a name Ansible does not reserve (no warning on every run).
+    hostvars = inventory["_meta"]["hostvars"][instance["InstanceId"]]
+    assert hostvars["aws_tags"]["Project"] == PROJECT and "tags" not in hostvars
+    assert "reserved name" not in connection.output
 
 
 def test_a_port_is_opened_by_adding_one_firewall_rule(provisioned, ec2):
