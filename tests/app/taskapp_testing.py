@@ -71,10 +71,14 @@ class HttpResponse:
 
 
 def http_request(
-    url: str, method: str = "GET", payload: object = None, timeout: float = 10.0
+    url: str,
+    method: str = "GET",
+    payload: object = None,
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse:
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
