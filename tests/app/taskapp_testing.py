@@ -71,10 +71,14 @@ class HttpResponse:
 
 
 def http_request(
-    url: str, method: str = "GET", payload: object = None, timeout: float = 10.0
+    url: str,
+    method: str = "GET",
+    payload: object = None,
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse:
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -325,8 +329,10 @@ def nginx_test_config(work_dir: Path, port: int, api_url: str) -> str:
     """nginx.conf serving app/web/html through app/web/nginx/site.conf, as the image does.
 
     Only the parts of default.conf that are Docker's (port 80, Docker's DNS, the api host
-    name, the image's document root) are replaced.
+    name, the image's document root) are replaced: the upstream block keeps idle connections
+    to the API like default.conf's, at a fixed address instead of a name to `resolve`.
     """
+    api_address = api_url.removeprefix("http://")
     # As root, workers would otherwise drop to "nobody", which may not read the checkout.
     user = "user root;" if os.geteuid() == 0 else ""
     temp_paths = "\n".join(
@@ -344,9 +350,14 @@ http {{
     default_type application/octet-stream;
     access_log {work_dir / "access.log"};
 {temp_paths}
+    upstream taskapp_api {{
+        server {api_address};
+        keepalive 16;
+        keepalive_timeout 4s;
+    }}
     server {{
         listen 127.0.0.1:{port};
-        set $api_upstream {api_url};
+        set $api_upstream http://taskapp_api;
         root {WEB_DIR / "html"};
         include {WEB_DIR / "nginx" / "site.conf"};
     }}

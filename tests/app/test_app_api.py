@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from taskapp.config import DatabaseSettings
+from taskapp.models import Task
 from taskapp_testing import SEED, app_connection
 
 
@@ -343,4 +346,127 @@ def test_interactive_docs_are_served_under_api(client: TestClient) -> None:
 
 
 def test_api_responses_are_not_cached(client: TestClient) -> None:
-    assert client.get("/api/tasks").headers["cache-control"] == "no-store"
+    created = client.post("/api/tasks", json={"title": "x"})
+
+    assert created.headers["cache-control"] == "no-store"
+    assert client.get("/api/health").headers["cache-control"] == "no-store"
+    assert client.get("/api/tasks/1").headers["cache-control"] == "no-store"  # a 405
+
+
+# --- the list's validator: ETag, If-None-Match, 304 ----------------------------------------
+
+
+def test_list_may_be_stored_but_is_revalidated_every_time(client: TestClient) -> None:
+    response = client.get("/api/tasks")
+
+    assert response.headers["cache-control"] == "no-cache"
+    assert re.fullmatch(r'"[0-9a-f]{32}"', response.headers["etag"])
+
+
+def test_list_answers_304_to_its_current_etag(client: TestClient) -> None:
+    etag = client.get("/api/tasks").headers["etag"]
+
+    response = client.get("/api/tasks", headers={"If-None-Match": etag})
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response.headers["etag"] == etag
+    assert response.headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    ["{etag}", "W/{etag}", '"other", {etag}', 'W/"other",W/{etag}', "*", " * "],
+)
+def test_if_none_match_uses_the_weak_comparison_of_rfc_9110(
+    client: TestClient, if_none_match: str
+) -> None:
+    etag = client.get("/api/tasks").headers["etag"]
+
+    response = client.get("/api/tasks", headers={"If-None-Match": if_none_match.format(etag=etag)})
+
+    assert response.status_code == 304
+
+
+@pytest.mark.parametrize("if_none_match", ['"other"', "", "W/", '"*"'])
+def test_list_is_sent_when_no_tag_matches(client: TestClient, if_none_match: str) -> None:
+    response = client.get("/api/tasks", headers={"If-None-Match": if_none_match})
+
+    assert response.status_code == 200
+    assert response.json() == [SEED]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda client: client.post("/api/tasks", json={"title": "new"}),
+        lambda client: client.patch("/api/tasks/1", json={"done": True}),
+        lambda client: client.patch("/api/tasks/1", json={"title": "renamed"}),
+        lambda client: client.delete("/api/tasks/1"),
+    ],
+    ids=["create", "tick", "rename", "delete"],
+)
+def test_a_write_is_visible_at_once_to_a_client_holding_the_old_etag(
+    client: TestClient, write: Callable[[TestClient], object]
+) -> None:
+    etag = client.get("/api/tasks").headers["etag"]
+
+    write(client)
+    response = client.get("/api/tasks", headers={"If-None-Match": etag})
+
+    assert response.status_code == 200
+    assert response.headers["etag"] != etag
+    assert response.json() == client.get("/api/tasks").json() != [SEED]
+
+
+def test_the_same_list_has_the_same_etag_in_every_process(
+    start_client: Callable[[DatabaseSettings], TestClient], database: DatabaseSettings
+) -> None:
+    # Two app instances stand for uvicorn's two workers (or two replicas).
+    first, second = start_client(database), start_client(database)
+    add(first, "shared")
+
+    assert first.get("/api/tasks").headers["etag"] == second.get("/api/tasks").headers["etag"]
+
+
+def test_list_body_is_what_the_models_would_send(client: TestClient) -> None:
+    # The JSON comes from PostgreSQL: it must read as Starlette's JSONResponse of the models,
+    # byte for byte, escapes and non-ASCII text included.
+    tricky = [
+        'quote " and \\ backslash',
+        "tab\tnew\nline",
+        "\x01\x1f\x7f",
+        "é ü 漢字 😀",
+        "</script>",
+    ]
+    for title in tricky:
+        add(client, title)
+    expected = [Task.model_validate(task) for task in client.get("/api/tasks").json()]
+
+    body = client.get("/api/tasks").content
+
+    assert body == JSONResponse([task.model_dump() for task in expected]).body
+    assert [task["title"] for task in json.loads(body)][1:] == tricky
+
+
+def test_empty_list_is_an_empty_json_array(client: TestClient) -> None:
+    client.delete("/api/tasks/1")
+
+    response = client.get("/api/tasks")
+
+    assert response.content == b"[]"
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_list_document_states_the_etag_and_the_304(client: TestClient) -> None:
+    document = client.get("/api/openapi.json").json()
+    get = document["paths"]["/api/tasks"]["get"]
+
+    assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Task"},
+        "title": "Response List Tasks Api Tasks Get",
+    }
+    assert "ETag" in get["responses"]["200"]["headers"]
+    assert "304" in get["responses"]
+    assert [(p["name"], p["in"]) for p in get["parameters"]] == [("if-none-match", "header")]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -22,6 +25,7 @@ from taskapp_testing import (
     headless_chromium,
     http_request,
     nginx_binary,
+    running_web_server,
 )
 
 UI_TIMEOUT = 15
@@ -30,11 +34,72 @@ UI_TIMEOUT = 15
 # --- nginx ---------------------------------------------------------------------------------
 
 
-def test_docker_server_block_passes_nginx_config_test(tmp_path: Path) -> None:
-    # default.conf as the image installs it: in conf.d, including taskapp/site.conf.
+def nginx_version() -> str:
+    result = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True, timeout=30)
+    return result.stderr.strip()
+
+
+def pick_server_block(version_output: str) -> subprocess.CompletedProcess[str]:
+    """web/Dockerfile's choice of server block for an nginx that says `version_output`."""
+    return subprocess.run(
+        ["sh", str(WEB_DIR / "nginx" / "pick-server-block.sh"), version_output],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "server_block"),
+    [
+        ("1.22.1", "default-legacy.conf"),
+        ("1.26.3", "default-legacy.conf"),
+        ("1.27.2", "default-legacy.conf"),
+        ("1.27.3", "default.conf"),
+        ("1.27.5", "default.conf"),
+        ("1.30.6", "default.conf"),
+        ("1.100.0", "default.conf"),
+        ("2.0.0", "default.conf"),
+    ],
+)
+def test_image_keeps_connections_to_the_api_from_nginx_1_27_3_on(
+    version: str, server_block: str
+) -> None:
+    result = pick_server_block(f"nginx version: nginx/{version}\n")
+
+    assert (result.returncode, result.stdout.strip()) == (0, server_block)
+
+
+def test_server_block_choice_fails_on_an_unreadable_version() -> None:
+    assert pick_server_block("bash: nginx: command not found").returncode != 0
+
+
+def test_dockerfile_installs_the_picked_server_block() -> None:
+    dockerfile = (WEB_DIR / "Dockerfile").read_text()
+
+    assert 'sh pick-server-block.sh "$(nginx -v 2>&1)"' in dockerfile
+    assert 'mv "$conf" /etc/nginx/conf.d/default.conf' in dockerfile
+    assert dockerfile.rstrip().splitlines()[-1] == "EXPOSE 80"
+    assert " && nginx -t\n" in dockerfile
+
+
+def local_nginx_supports_resolve() -> bool:
+    return pick_server_block(nginx_version()).stdout.strip() == "default.conf"
+
+
+@pytest.mark.parametrize("server_block", ["default.conf", "default-legacy.conf"])
+def test_docker_server_block_passes_nginx_config_test(tmp_path: Path, server_block: str) -> None:
+    # The server block as the image installs it: in conf.d, including taskapp/site.conf.
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "taskapp").mkdir()
-    shutil.copy(WEB_DIR / "nginx" / "default.conf", tmp_path / "conf.d" / "default.conf")
+    text = (WEB_DIR / "nginx" / server_block).read_text()
+    if server_block == "default.conf" and not local_nginx_supports_resolve():
+        # This nginx predates `resolve` (1.27.3): everything else is checked, with the api at
+        # a fixed address, which nginx -t does not need to reach.
+        assert "server api:8000 resolve;" in text
+        text = text.replace("server api:8000 resolve;", "server 127.0.0.1:8000;")
+    (tmp_path / "conf.d" / "default.conf").write_text(text)
     shutil.copy(WEB_DIR / "nginx" / "site.conf", tmp_path / "taskapp" / "site.conf")
     temp_paths = " ".join(
         f"{kind}_temp_path {tmp_path / kind};"
@@ -55,6 +120,43 @@ def test_docker_server_block_passes_nginx_config_test(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
+
+
+class _PeerRecorder(BaseHTTPRequestHandler):
+    """An HTTP/1.1 stand-in for the API that notes the client port of every request."""
+
+    protocol_version = "HTTP/1.1"
+    peers: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        self.peers.append(self.client_address[1])
+        body = b"[]"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_nginx_reuses_its_connection_to_the_api(tmp_path: Path) -> None:
+    # site.conf must not send "Connection: close" to the API, or the upstream's keepalive
+    # (default.conf, and the test server block) would keep nothing open.
+    _PeerRecorder.peers = []
+    with ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder) as api:
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+        try:
+            api_url = f"http://127.0.0.1:{api.server_address[1]}"
+            with running_web_server(api_url, tmp_path) as web:
+                for _ in range(10):
+                    assert http_request(web.url + "/api/tasks").status == 200
+        finally:
+            api.shutdown()
+
+    assert len(_PeerRecorder.peers) == 10
+    assert len(set(_PeerRecorder.peers)) == 1
 
 
 def test_nginx_serves_the_page_with_security_headers(web_server: WebServer) -> None:

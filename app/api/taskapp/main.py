@@ -6,20 +6,23 @@ starts, not when the module is imported.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response, status
+from fastapi import Depends, FastAPI, Header, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapp.config import DatabaseSettings
 from taskapp.db import Database, DatabaseUnavailable
@@ -38,6 +41,26 @@ _UNREADABLE_BODY = {
     "type": "json_invalid",
     "loc": ["body"],
     "msg": "the body must be JSON text encoded in UTF-8",
+}
+
+
+# GET /api/tasks may be stored by a client but never used without asking the API again
+# (no-cache); the ETag lets that revalidation answer 304 without the list. Every request reads
+# the database, so a write is visible at once, whichever worker or replica serves the next
+# read: the ETag is a hash of the body, the same in every process for the same tasks.
+_LIST_CACHE_CONTROL = "no-cache"
+_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "All tasks, ordered by id",
+        "headers": {
+            "ETag": {
+                "description": "Validator of this list: send it back in If-None-Match",
+                "schema": {"type": "string"},
+            },
+            "Cache-Control": {"description": "no-cache", "schema": {"type": "string"}},
+        },
+    },
+    304: {"description": "The list has not changed since the ETag given in If-None-Match"},
 }
 
 
@@ -70,7 +93,7 @@ def create_app(settings: DatabaseSettings | None = None) -> FastAPI:
     )
     app.state.database = database
     _add_error_handlers(app)
-    _add_no_store_header(app)
+    app.add_middleware(NoStoreByDefault)
     _add_routes(app)
     return app
 
@@ -83,10 +106,22 @@ Store = Annotated[TaskStore, Depends(_store)]
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/api/tasks", tags=["tasks"])
-    def list_tasks(store: Store) -> list[Task]:
+    @app.get("/api/tasks", tags=["tasks"], response_model=list[Task], responses=_LIST_RESPONSES)
+    def list_tasks(
+        store: Store,
+        if_none_match: Annotated[
+            str | None,
+            Header(description="ETag(s) of a list the client holds: 304 if still current"),
+        ] = None,
+    ) -> Response:
         """All tasks, ordered by id."""
-        return store.list()
+        # The body comes from PostgreSQL as JSON text: no model per row, no re-encoding.
+        body = store.list_json()
+        etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        headers = {"ETag": etag, "Cache-Control": _LIST_CACHE_CONTROL}
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     @app.post("/api/tasks", status_code=status.HTTP_201_CREATED, tags=["tasks"])
     def create_task(body: TaskCreate, store: Store) -> Task:
@@ -187,12 +222,32 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def _add_no_store_header(app: FastAPI) -> None:
-    # Task lists change with every click; a cached GET would show a stale list after a reload.
-    @app.middleware("http")
-    async def no_store(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110, 13.1.2): "*", or any listed tag."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+class NoStoreByDefault:
+    """Cache-Control: no-store on every response that does not set its own.
+
+    Task lists change with every click; a cached answer would show a stale list after a
+    reload. A plain ASGI middleware: Starlette's @app.middleware("http") runs each request
+    through an extra task and memory stream, a measurable share of a request this small.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_default(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_default)

@@ -16,6 +16,16 @@ def _may_exist(task_id: int) -> bool:
     return 1 <= task_id <= _BIGINT_MAX
 
 
+# The whole list as one JSON text, built by PostgreSQL: the API sends it as it comes, without
+# a Python object per row. row_to_json writes what the API's models would ({"id":1,
+# "title":"...","done":false}, compact, non-ASCII as UTF-8, control characters escaped), so the
+# bytes are the ones Starlette's JSONResponse would send for the same rows.
+_LIST_JSON = """
+SELECT coalesce('[' || string_agg(row_to_json(t)::text, ',' ORDER BY t.id) || ']', '[]')
+FROM (SELECT id, title, done FROM tasks) AS t
+"""
+
+
 class TaskStore:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -24,6 +34,13 @@ class TaskStore:
         with self._database.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(Task))
             return cursor.execute("SELECT id, title, done FROM tasks ORDER BY id").fetchall()
+
+    def list_json(self) -> bytes:
+        """All tasks, ordered by id, as the JSON array GET /api/tasks answers (UTF-8)."""
+        with self._database.connection() as conn:
+            row = conn.execute(_LIST_JSON).fetchone()
+        assert row is not None  # an aggregate without GROUP BY always yields one row
+        return row[0].encode()
 
     def create(self, title: str) -> Task:
         with self._database.connection() as conn:
