@@ -71,7 +71,8 @@ def test_an_engine_older_than_the_floor_is_one_line_naming_the_setting(tmp_path)
         for line in run.stdout.splitlines()
         if "msg:" in line and "docker_engine_min_version=25.0" in line
     ]
-    assert len(lines) == 1 and "the Docker Engine on the host is 24.0.7" in lines[0], run.stdout[-2000:]
+    assert len(lines) == 1, run.stdout[-2000:]
+    assert "the Docker Engine on the host is 24.0.7" in lines[0], lines[0]
 
 
 def test_a_compose_older_than_the_floor_is_refused(tmp_path):
