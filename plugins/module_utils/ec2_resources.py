@@ -109,3 +109,15 @@ def describe(module: AnsibleAWSModule, ec2, kind_name: str, **kwargs: Any) -> li
     if kind.name == "instance":
         items = [instance for reservation in items for instance in reservation["Instances"]]
     return [resource_from(kind, item) for item in items]
+
+
+def ec2_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
+    """The stack's EC2 types, listed one by one: only what still exists."""
+    tag_filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+    found: list[Resource] = []
+    for kind in KINDS:
+        filters = list(tag_filters)
+        if kind == "instance":
+            filters.append({"Name": "instance-state-name", "Values": EXISTING_INSTANCE_STATES})
+        found += describe(module, ec2, kind, Filters=filters)
+    return found

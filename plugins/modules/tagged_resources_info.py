@@ -90,10 +90,9 @@ resources:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import (
-    EXISTING_INSTANCE_STATES,
     KINDS,
     Resource,
-    describe,
+    ec2_tagged,
 )
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
@@ -114,18 +113,6 @@ def arn_parts(arn: str) -> tuple[str, str, str]:
             kind, _separator, ident = resource.partition(separator)
             return service, kind, ident
     return service, service, resource
-
-
-def ec2_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
-    """The stack's EC2 types, listed one by one: only what still exists."""
-    tag_filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
-    found: list[Resource] = []
-    for kind in KINDS:
-        filters = list(tag_filters)
-        if kind == "instance":
-            filters.append({"Name": "instance-state-name", "Values": EXISTING_INSTANCE_STATES})
-        found += describe(module, ec2, kind, Filters=filters)
-    return found
 
 
 def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:

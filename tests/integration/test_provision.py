@@ -132,12 +132,58 @@ def test_instance_is_a_hardened_t3_micro_on_the_newest_ubuntu(provisioned, ec2):
     assert [(v["VolumeType"], v["Encrypted"], v["Size"]) for v in volumes] == [("gp3", True, 10)]
 
 
-def test_second_run_changes_nothing_and_creates_nothing(provisioned, ec2):
+# What roles/stack_state says when it skips the account checks and the provisioning roles.
+FAST_PATH_LINE = "are as the last converge left them"
+
+
+def took_fast_path(run) -> bool:
+    # The callback wraps the message over lines.
+    return FAST_PATH_LINE in " ".join(run.output.split())
+
+
+@pytest.mark.parametrize(
+    ("extra", "fast"),
+    [((), True), (("-e", "stack_state_enabled=false"), False)],
+    ids=["fast-path", "every-role"],
+)
+def test_second_run_changes_nothing_and_creates_nothing(provisioned, ec2, extra, fast):
     before = count_project_resources(ec2)
-    rerun = provisioned.playbook(*PROVISIONING)
+    rerun = provisioned.playbook(*PROVISIONING, *extra)
     assert rerun.returncode == 0, rerun.output[-3000:]
     assert rerun.changed == 0, rerun.recap()
     assert count_project_resources(ec2) == before
+    assert took_fast_path(rerun) is fast, rerun.output[-3000:]
+
+
+def test_drift_in_aws_is_put_back_by_the_next_run(provisioned, ec2):
+    """A rule opened and one closed by hand, a tag changed: the digest no longer matches, so the
+    next run converges in full and puts all of it back; the run after that is fast again."""
+    settled = provisioned.playbook(*PROVISIONING)
+    assert settled.returncode == 0 and took_fast_path(settled), settled.output[-3000:]
+    (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    rules_before = sorted(json.dumps(rule, sort_keys=True) for rule in group["IpPermissions"])
+    web = next(rule for rule in group["IpPermissions"] if rule["FromPort"] == 80)
+    ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[web])
+    database = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432}
+    database["IpRanges"] = [{"CidrIp": "0.0.0.0/0"}]
+    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[database])
+    (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
+    ec2.create_tags(Resources=[vpc["VpcId"]], Tags=[{"Key": "ManagedBy", "Value": "console"}])
+
+    repaired = provisioned.playbook(*PROVISIONING)
+    assert repaired.returncode == 0, repaired.output[-3000:]
+    assert not took_fast_path(repaired)
+    assert repaired.changed >= 2, repaired.recap()
+    (group,) = ec2.describe_security_groups(Filters=project_filter())["SecurityGroups"]
+    assert (
+        sorted(json.dumps(rule, sort_keys=True) for rule in group["IpPermissions"]) == rules_before
+    )
+    (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
+    assert tags_of(vpc)["ManagedBy"] == "ansible"
+
+    again = provisioned.playbook(*PROVISIONING)
+    assert again.returncode == 0 and again.changed == 0, again.recap()
+    assert took_fast_path(again)
 
 
 def test_a_different_image_never_launches_a_second_instance(provisioned, ec2):

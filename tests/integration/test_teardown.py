@@ -112,9 +112,12 @@ def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playboo
     site = run_playbook(*PROVISIONING)
     assert site.returncode == 0, site.output[-3000:]
     assert count_project_resources(ec2)["instance"] == 1
+    # What the next run compares the stack with (roles/stack_state), gone with the stack.
+    (record,) = (state_dir / "stack-state").glob("taskstack-eu-west-3.sha256")
 
     teardown_passes(run_playbook)
     assert count_project_resources(ec2) == NOTHING
+    assert not record.exists()
     # The local private key survives unless its removal is asked for.
     assert (state_dir / "keys" / "taskstack-key").exists()
 

@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Ansible's layout: DOCUMENTATION, EXAMPLES and RETURN come before the imports.
+# ruff: noqa: E402
+"""One digest of a stack's live EC2 state, its settings and the code that converges it."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: stack_state_info
+short_description: Digest a stack's live EC2 state, its settings and the code that converges it
+description:
+  - Reads, in one process, every EC2 resource of the region that carries all of O(tags) (VPCs,
+    subnets, route tables, internet gateways, security groups with their rules, instances that
+    are not terminated, their volumes and network interfaces, key pairs) with the DNS
+    attributes of the VPCs, and returns one SHA-256 digest of that state together with
+    O(inputs) and the files under O(sources).
+  - Recorded after a converge that succeeded, the digest tells a later run that nothing it
+    would check has changed since, neither in AWS nor in the settings or the code. Any change
+    gives another digest (a security group rule, a tag, an instance stopped, a resource that
+    lost the tags or was deleted), and the caller then converges in full.
+  - Fields that change by themselves (the free addresses of a subnet) are left out.
+  - Never changes anything.
+author:
+  - taskstack maintainers (@taskstack)
+options:
+  tags:
+    description:
+      - 'The tags (key and value) that mark the stack''s resources, all of them, for example
+        C({"Project": "taskstack", "Environment": "dev"}).'
+    type: dict
+    required: true
+  inputs:
+    description:
+      - The settings the stack is converged from. Only their digest is returned.
+    type: raw
+    default: {}
+  sources:
+    description:
+      - Files and folders on the controller whose content is part of the digest (the roles and
+        modules that converge the stack). A missing path counts as missing, not as an error.
+    type: list
+    elements: path
+    default: []
+notes:
+  - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeVpcAttribute), C(ec2:DescribeSubnets),
+    C(ec2:DescribeRouteTables), C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups),
+    C(ec2:DescribeInstances), C(ec2:DescribeVolumes), C(ec2:DescribeNetworkInterfaces),
+    C(ec2:DescribeKeyPairs)."
+  - Supports check mode (it changes nothing anyway).
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Digest the stack tagged Project=taskstack, its settings and its roles
+  taskstack.aws.stack_state_info:
+    tags:
+      Project: taskstack
+      Environment: dev
+    inputs:
+      instance_type: t3.micro
+    sources:
+      - roles/aws_network
+      - roles/aws_instance
+  register: stack
+
+- name: Show how many resources the digest covers
+  ansible.builtin.debug:
+    msg: "{{ stack.resource_count }} resources, digest {{ stack.digest }}"
+"""
+
+RETURN = r"""
+digest:
+  description: SHA-256 (hex) of the resources' state, O(inputs) and the content of O(sources).
+  returned: always
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+resource_count:
+  description: How many resources carry all of O(tags), for each EC2 resource type read.
+  returned: always
+  type: dict
+  sample: {vpc: 1, subnet: 1, route-table: 1, internet-gateway: 1, security-group: 1, instance: 1,
+    volume: 1, network-interface: 1, key-pair: 1}
+region:
+  description: The region that was read.
+  returned: always
+  type: str
+  sample: eu-west-3
+"""
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import (
+    KINDS,
+    Resource,
+    ec2_tagged,
+)
+from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    aws_client,
+    aws_errors,
+)
+
+try:
+    from ansible_collections.amazon.aws.plugins.module_utils.common import (
+        AMAZON_AWS_COLLECTION_VERSION,
+    )
+except ImportError:  # an amazon.aws too old to say: the digest then only covers our code
+    AMAZON_AWS_COLLECTION_VERSION = "unknown"
+
+# Fields AWS changes without anyone touching the resource: left out of the digest, or a
+# converged stack would never read as unchanged.
+VOLATILE_FIELDS = {"subnet": {"AvailableIpAddressCount"}}
+VPC_ATTRIBUTES = {
+    "enableDnsSupport": "EnableDnsSupport",
+    "enableDnsHostnames": "EnableDnsHostnames",
+}
+
+
+def stable_state(resource: Resource) -> dict[str, Any]:
+    dropped = VOLATILE_FIELDS.get(resource.resource_type, set())
+    return {key: value for key, value in resource.raw.items() if key not in dropped}
+
+
+def vpc_attributes(module: AnsibleAWSModule, ec2, vpc_id: str) -> dict[str, Any]:
+    """The DNS settings of a VPC, which DescribeVpcs does not return."""
+    values = {}
+    with aws_errors(module, f"read the DNS attributes of {vpc_id}", "ec2:DescribeVpcAttribute"):
+        for attribute, member in VPC_ATTRIBUTES.items():
+            answer = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute, aws_retry=True)
+            values[attribute] = answer.get(member, {}).get("Value")
+    return values
+
+
+def live_state(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[dict[str, Any]]:
+    state = []
+    for resource in ec2_tagged(module, ec2, tags):
+        entry = {"type": resource.resource_type, "state": stable_state(resource)}
+        if resource.resource_type == "vpc":
+            entry["attributes"] = vpc_attributes(module, ec2, resource.resource_id)
+        state.append(entry)
+    return sorted(state, key=lambda entry: canonical(entry))
+
+
+def source_digests(paths: list[str]) -> dict[str, str]:
+    """SHA-256 of every file under each path, by path; "missing" for a path that is not there."""
+    digests = {}
+    for given in paths:
+        root = Path(given)
+        if root.is_dir():
+            files = sorted(
+                p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            )
+        elif root.is_file():
+            files = [root]
+        else:
+            digests[given] = "missing"
+            continue
+        for path in files:
+            digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def canonical(value: Any) -> str:
+    # default=str: botocore answers hold datetimes.
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def main() -> None:
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            tags=dict(type="dict", required=True),
+            inputs=dict(type="raw", default={}),
+            sources=dict(type="list", elements="path", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    # Tag values are strings: a value written as a YAML number still matches.
+    tags = {str(key): str(value) for key, value in module.params["tags"].items()}
+    if not tags:
+        module.fail_json(msg="tags is empty: give the tags that mark the stack's resources")
+    ec2 = aws_client(module, "ec2")
+    resources = live_state(module, ec2, tags)
+    everything = {
+        "resources": resources,
+        "inputs": module.params["inputs"],
+        "sources": source_digests(module.params["sources"]),
+        "amazon.aws": AMAZON_AWS_COLLECTION_VERSION,
+    }
+    counts = Counter(entry["type"] for entry in resources)
+    module.exit_json(
+        changed=False,
+        digest=hashlib.sha256(canonical(everything).encode()).hexdigest(),
+        resource_count={kind: counts.get(kind, 0) for kind in KINDS},
+        region=ec2.meta.region_name,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""stack_state_info against moto in process: one digest that moves with any change that matters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.taskstack.aws.tests.unit.ec2_stack import TAGS, Stack, tag_specs
+from ansible_collections.taskstack.aws.tests.unit.module_runner import run_module
+
+
+def digest(check_mode: bool = False, **args) -> dict:
+    result = run_module("stack_state_info", {"tags": TAGS, **args}, check_mode=check_mode)
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["changed"] is False
+    return result
+
+
+def test_the_digest_of_an_unchanged_stack_is_stable_and_counts_it(stack: Stack):
+    first = digest()
+    assert digest(check_mode=True)["digest"] == first["digest"]
+    assert set(first["resource_count"]) >= {"vpc", "subnet", "security-group", "instance"}
+    assert first["resource_count"]["vpc"] == 1
+
+
+def test_a_new_firewall_rule_changes_the_digest(ec2, stack: Stack):
+    before = digest()["digest"]
+    ec2.authorize_security_group_ingress(
+        GroupId=stack.sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 3306,
+                "ToPort": 3306,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    assert digest()["digest"] != before
+
+
+def test_a_changed_tag_changes_the_digest(ec2, stack: Stack):
+    before = digest()["digest"]
+    ec2.create_tags(Resources=[stack.vpc], Tags=[{"Key": "Owner", "Value": "someone"}])
+    assert digest()["digest"] != before
+
+
+def test_a_stopped_instance_changes_the_digest(ec2, stack: Stack):
+    before = digest()["digest"]
+    ec2.stop_instances(InstanceIds=[stack.instance])
+    assert digest()["digest"] != before
+
+
+def test_dns_settings_of_the_vpc_change_the_digest(ec2, stack: Stack):
+    before = digest()["digest"]
+    ec2.modify_vpc_attribute(VpcId=stack.vpc, EnableDnsHostnames={"Value": True})
+    assert digest()["digest"] != before
+
+
+def test_a_resource_that_loses_the_tags_changes_the_digest(ec2, stack: Stack):
+    before = digest()
+    ec2.delete_tags(Resources=[stack.sg], Tags=[{"Key": "Project"}])
+    after = digest()
+    assert after["digest"] != before["digest"]
+    assert (
+        after["resource_count"]["security-group"] == before["resource_count"]["security-group"] - 1
+    )
+
+
+def test_free_addresses_of_a_subnet_do_not_change_the_digest(ec2, stack: Stack):
+    before = digest()["digest"]
+    # An interface of someone else in the subnet takes an address: AvailableIpAddressCount moves.
+    ec2.create_network_interface(SubnetId=stack.subnet)
+    assert digest()["digest"] == before
+
+
+def test_resources_without_all_the_tags_are_not_read(ec2, stack: Stack):
+    before = digest()["digest"]
+    ec2.create_vpc(
+        CidrBlock="10.9.0.0/16", TagSpecifications=tag_specs("vpc", tags={"Project": "taskstack"})
+    )
+    assert digest()["digest"] == before
+
+
+def test_inputs_and_source_files_are_part_of_the_digest(stack: Stack, tmp_path: Path):
+    role = tmp_path / "role"
+    (role / "tasks").mkdir(parents=True)
+    (role / "tasks" / "main.yml").write_text("---\n")
+    base = digest(inputs={"instance_type": "t3.micro"}, sources=[str(role)])["digest"]
+    assert digest(inputs={"instance_type": "t3.small"}, sources=[str(role)])["digest"] != base
+    (role / "tasks" / "main.yml").write_text("--- # changed\n")
+    assert digest(inputs={"instance_type": "t3.micro"}, sources=[str(role)])["digest"] != base
+
+
+def test_a_missing_source_counts_as_missing_not_as_an_error(stack: Stack, tmp_path: Path):
+    key = tmp_path / "keys" / "taskstack-key"
+    absent = digest(sources=[str(key)])["digest"]
+    key.parent.mkdir()
+    key.write_text("key")
+    assert digest(sources=[str(key)])["digest"] != absent
+
+
+def test_an_empty_account_has_a_digest_too(aws):
+    result = digest()
+    assert set(result["resource_count"].values()) == {0}
+    assert len(result["digest"]) == 64
+
+
+@pytest.mark.parametrize("tags", [{}])
+def test_empty_tags_are_refused_before_any_aws_call(no_aws_calls, tags):
+    result = run_module("stack_state_info", {"tags": tags})
+    assert result["failed"] is True
+    assert result["msg"] == "tags is empty: give the tags that mark the stack's resources"
+
+
+def test_a_refused_read_names_the_permission(stack: Stack, aws_error):
+    aws_error("DescribeVpcAttribute", "UnauthorizedOperation")
+    result = run_module("stack_state_info", {"tags": TAGS})
+    assert result["failed"] is True
+    assert "ec2:DescribeVpcAttribute" in result["msg"]
