@@ -91,6 +91,7 @@ region:
   sample: eu-west-3
 """
 
+import copy
 import hashlib
 import json
 from collections import Counter
@@ -115,9 +116,13 @@ try:
 except ImportError:  # an amazon.aws too old to say: the digest then only covers our code
     AMAZON_AWS_COLLECTION_VERSION = "unknown"
 
-# Fields AWS changes without anyone touching the resource: left out of the digest, or a
-# converged stack would never read as unchanged.
-VOLATILE_FIELDS = {"subnet": {"AvailableIpAddressCount"}}
+# Fields AWS changes without anyone touching the resource, by path: left out of the digest, or
+# a converged stack would never read as unchanged. An instance's metadata options read
+# "pending" for a while after launch, then "applied".
+VOLATILE_FIELDS = {
+    "subnet": [("AvailableIpAddressCount",)],
+    "instance": [("MetadataOptions", "State")],
+}
 VPC_ATTRIBUTES = {
     "enableDnsSupport": "EnableDnsSupport",
     "enableDnsHostnames": "EnableDnsHostnames",
@@ -125,8 +130,14 @@ VPC_ATTRIBUTES = {
 
 
 def stable_state(resource: Resource) -> dict[str, Any]:
-    dropped = VOLATILE_FIELDS.get(resource.resource_type, set())
-    return {key: value for key, value in resource.raw.items() if key not in dropped}
+    state = copy.deepcopy(resource.raw)
+    for *parents, field in VOLATILE_FIELDS.get(resource.resource_type, []):
+        holder = state
+        for parent in parents:
+            holder = holder.get(parent) if isinstance(holder, dict) else None
+        if isinstance(holder, dict):
+            holder.pop(field, None)
+    return state
 
 
 def vpc_attributes(module: AnsibleAWSModule, ec2, vpc_id: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.taskstack.aws.tests.unit.ec2_stack import TAGS, Stack, tag_specs
 from ansible_collections.taskstack.aws.tests.unit.module_runner import run_module
 
@@ -73,6 +72,20 @@ def test_free_addresses_of_a_subnet_do_not_change_the_digest(ec2, stack: Stack):
     # An interface of someone else in the subnet takes an address: AvailableIpAddressCount moves.
     ec2.create_network_interface(SubnetId=stack.subnet)
     assert digest()["digest"] == before
+
+
+def test_metadata_options_settling_after_launch_do_not_change_the_digest(
+    stack: Stack, aws_answer, ec2
+):
+    applied = digest()["digest"]
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in TAGS.items()]
+    answer = ec2.describe_instances(Filters=filters)
+    # What AWS answers for a while after RunInstances: the options are not applied yet.
+    answer["Reservations"][0]["Instances"][0]["MetadataOptions"]["State"] = "pending"
+    aws_answer("DescribeInstances", answer)
+    assert digest()["digest"] == applied
+    answer["Reservations"][0]["Instances"][0]["MetadataOptions"]["HttpPutResponseHopLimit"] = 5
+    assert digest()["digest"] != applied
 
 
 def test_resources_without_all_the_tags_are_not_read(ec2, stack: Stack):
