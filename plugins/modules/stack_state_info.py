@@ -32,7 +32,8 @@ options:
     required: true
   inputs:
     description:
-      - The settings the stack is converged from. Only their digest is returned.
+      - The settings the stack is converged from. Only their digest is returned, and they are
+        not logged (they may hold a password).
     type: raw
     default: {}
   sources:
@@ -42,6 +43,14 @@ options:
     type: list
     elements: path
     default: []
+  exclude:
+    description:
+      - Names of files and folders under O(sources) that do not count (shell patterns, matched
+        against each part of the path below a source).
+    type: list
+    elements: str
+    default:
+      [__pycache__, '*.pyc', .pytest_cache, .ruff_cache, .mypy_cache, .venv, node_modules, .git]
 notes:
   - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeVpcAttribute), C(ec2:DescribeSubnets),
     C(ec2:DescribeRouteTables), C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups),
@@ -78,6 +87,12 @@ digest:
   returned: always
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+settings_digest:
+  description: SHA-256 (hex) of O(inputs) and the content of O(sources) alone, for digests of
+    other state converged from the same settings (M(taskstack.aws.host_state_info)'s salt).
+  returned: always
+  type: str
+  sample: 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
 resource_count:
   description: How many resources carry all of O(tags), for each EC2 resource type read.
   returned: always
@@ -92,6 +107,7 @@ region:
 """
 
 import copy
+import fnmatch
 import hashlib
 import json
 from collections import Counter
@@ -123,6 +139,17 @@ VOLATILE_FIELDS = {
     "subnet": [("AvailableIpAddressCount",)],
     "instance": [("MetadataOptions", "State")],
 }
+# Caches and tool folders under the sources: they change without the code changing.
+DEFAULT_EXCLUDE = [
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".venv",
+    "node_modules",
+    ".git",
+]
 VPC_ATTRIBUTES = {
     "enableDnsSupport": "EnableDnsSupport",
     "enableDnsHostnames": "EnableDnsHostnames",
@@ -160,14 +187,20 @@ def live_state(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[dict
     return sorted(state, key=lambda entry: canonical(entry))
 
 
-def source_digests(paths: list[str]) -> dict[str, str]:
+def excluded(path: Path, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in path.parts for pattern in patterns)
+
+
+def source_digests(paths: list[str], exclude: list[str]) -> dict[str, str]:
     """SHA-256 of every file under each path, by path; "missing" for a path that is not there."""
     digests = {}
     for given in paths:
         root = Path(given)
         if root.is_dir():
             files = sorted(
-                p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                p
+                for p in root.rglob("*")
+                if p.is_file() and not excluded(p.relative_to(root), exclude)
             )
         elif root.is_file():
             files = [root]
@@ -184,12 +217,17 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 
+def sha256_of(value: Any) -> str:
+    return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+
 def main() -> None:
     module = AnsibleAWSModule(
         argument_spec=dict(
             tags=dict(type="dict", required=True),
-            inputs=dict(type="raw", default={}),
+            inputs=dict(type="raw", default={}, no_log=True),
             sources=dict(type="list", elements="path", default=[]),
+            exclude=dict(type="list", elements="str", default=DEFAULT_EXCLUDE),
         ),
         supports_check_mode=True,
     )
@@ -199,16 +237,17 @@ def main() -> None:
         module.fail_json(msg="tags is empty: give the tags that mark the stack's resources")
     ec2 = aws_client(module, "ec2")
     resources = live_state(module, ec2, tags)
-    everything = {
-        "resources": resources,
+    settings = {
         "inputs": module.params["inputs"],
-        "sources": source_digests(module.params["sources"]),
+        "sources": source_digests(module.params["sources"], module.params["exclude"]),
         "amazon.aws": AMAZON_AWS_COLLECTION_VERSION,
     }
+    settings_digest = sha256_of(settings)
     counts = Counter(entry["type"] for entry in resources)
     module.exit_json(
         changed=False,
-        digest=hashlib.sha256(canonical(everything).encode()).hexdigest(),
+        digest=sha256_of({"resources": resources, "settings": settings_digest}),
+        settings_digest=settings_digest,
         resource_count={kind: counts.get(kind, 0) for kind in KINDS},
         region=ec2.meta.region_name,
     )

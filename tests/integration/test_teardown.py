@@ -113,7 +113,8 @@ def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playboo
     assert site.returncode == 0, site.output[-3000:]
     assert count_project_resources(ec2)["instance"] == 1
     # What the next run compares the stack with (roles/stack_state), gone with the stack.
-    (record,) = (state_dir / "stack-state").glob("taskstack-eu-west-3.sha256")
+    record = state_dir / "stack-state" / "taskstack-eu-west-3"
+    assert (record / "stack.sha256").is_file()
 
     teardown_passes(run_playbook)
     assert count_project_resources(ec2) == NOTHING
