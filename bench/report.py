@@ -82,6 +82,13 @@ def markdown(results: dict[str, Any]) -> str:
         f"{spread(f['rerun_changed'], '', 0)} |",
         f"| rerun / first converge | {spread(f['rerun_ratio'], '', 2)} |",
     ]
+    for phase in ordered(f.get("rerun_phase_s", {})):
+        lines.append(f"| … rerun phase {phase} | {spread(f['rerun_phase_s'][phase])} |")
+    if f.get("rerun_full_s", {}).get("runs"):
+        lines.append(
+            f"| rerun running every role (`-e stack_state_enabled=false`) | "
+            f"{spread(f['rerun_full_s'])}, changed {spread(f['rerun_full_changed'], '', 0)} |"
+        )
     lines += strategy_rows(f)
     lines.append(f"| `teardown.yml` | {spread(f['teardown_s'])} |")
     for kind in ("converge", "rerun", "teardown"):

@@ -3,8 +3,9 @@
 the project's strategy (Mitogen) against Ansible's linear one, the configure phase against
 Ansible's defaults, and the app under load on a t3.micro-sized host.
 
-Each run starts from nothing: site.yml (first converge), site.yml again twice (the rerun with
-Mitogen and with the linear strategy, order alternating), the load test, playbooks/configure.yml
+Each run starts from nothing: site.yml (first converge), site.yml again three times (the rerun
+as users run it, with the linear strategy, and with every role run: stack_state_enabled=false;
+order rotating), the load test, playbooks/configure.yml
 with the project's ansible.cfg, the same without Mitogen and with Ansible's defaults,
 teardown.yml; then (unless --no-linear) a whole first converge with the linear strategy and
 (unless --no-fresh-defaults) one with Ansible's defaults, each followed by its teardown.
@@ -176,6 +177,7 @@ class Stack:
         config: Path | None = None,
         poll: bool = False,
         extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> TimedRun:
         timing = self.state_dir / "timing" / f"{label}.jsonl"
         timing.unlink(missing_ok=True)
@@ -187,12 +189,13 @@ class Stack:
             env["ANSIBLE_CONFIG"] = str(config)
         how = " (Ansible's defaults)" if config else ""
         how += " (linear strategy)" if extra_env == LINEAR else ""
+        how += f" {' '.join(args)}" if args else ""
         log(f"{label}: ansible-playbook {playbook}{how}")
         runner = self.harness_stack.runner
         poller_context = FirstOk([WEB_URL, API_URL]) if poll else None
         with poller_context or contextlib.nullcontext() as poller:
             started = time.time()
-            result = runner.playbook(playbook, env=env)
+            result = runner.playbook(playbook, *args, env=env)
             ended = time.time()
         (self.state_dir / "logs" / f"{label}.log").write_text(result.output)
         events = benchlib.read_json_lines(timing)
@@ -389,15 +392,19 @@ def configure_set(stack: Stack, label: str, defaults: Path, turn: int) -> dict[s
     return seconds
 
 
-def reruns(stack: Stack, label: str, linear_first: bool) -> tuple[TimedRun, TimedRun]:
-    """site.yml again with the project's strategy and with the linear one, order alternating."""
-    order = [("rerun", None), ("rerun-linear", LINEAR)]
-    if linear_first:
-        order.reverse()
-    runs = {
-        name: stack.playbook("site.yml", f"{label}-{name}", extra_env=env) for name, env in order
+# A rerun that runs every role: roles/stack_state's fast path off.
+EVERY_ROLE = ("-e", "stack_state_enabled=false")
+
+
+def reruns(stack: Stack, label: str, turn: int) -> dict[str, TimedRun]:
+    """site.yml again: as users run it, with the linear strategy, and with every role run
+    (no fast path); the order rotates from one run to the next."""
+    order = [("rerun", None, ()), ("rerun-linear", LINEAR, ()), ("rerun-full", None, EVERY_ROLE)]
+    order = order[turn % 3 :] + order[: turn % 3]
+    return {
+        name: stack.playbook("site.yml", f"{label}-{name}", extra_env=env, args=args)
+        for name, env, args in order
     }
-    return runs["rerun"], runs["rerun-linear"]
 
 
 def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) -> dict[str, Any]:
@@ -405,7 +412,7 @@ def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) 
     requests = lambda: benchlib.read_json_lines(stack.request_log)  # noqa: E731
     record: dict[str, Any] = {"run": index}
     converge = stack.playbook("site.yml", f"{label}-converge", poll=True)
-    rerun, rerun_linear = reruns(stack, label, linear_first=index % 2 == 0)
+    again = reruns(stack, label, turn=index)
     if args.rates:
         record["load"] = load_test(stack, args.rates, args.load_seconds)
     pairs = [
@@ -416,8 +423,9 @@ def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) 
     log_now = requests()
     record.update(
         converge=converge.record(log_now),
-        rerun=rerun.record(log_now),
-        rerun_linear=rerun_linear.record(log_now),
+        rerun=again["rerun"].record(log_now),
+        rerun_linear=again["rerun-linear"].record(log_now),
+        rerun_full=again["rerun-full"].record(log_now),
         teardown=teardown.record(log_now),
         configure_rerun=pairs,
     )
@@ -456,6 +464,11 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rerun_phase_s": {p: over(["rerun", "phases_s", p]) for p in phases},
         "rerun_ratio": summary(r["rerun"]["seconds"] / r["converge"]["seconds"] for r in runs),
         "rerun_changed": summary(r["rerun"]["changed"] for r in runs),
+        "rerun_full_s": over(["rerun_full", "seconds"]),
+        "rerun_full_phase_s": {p: over(["rerun_full", "phases_s", p]) for p in phases},
+        "rerun_full_changed": summary(
+            r["rerun_full"]["changed"] for r in runs if "rerun_full" in r
+        ),
         "teardown_s": over(["teardown", "seconds"]),
         "aws_calls": {},
     }

@@ -217,6 +217,39 @@ def test_a_rerun_after_the_interruptions_changes_nothing(stack: Stack):
     assert run.changed == 0, [line for line in run.output.splitlines() if "changed:" in line]
 
 
+# What roles/stack_state says when it skips the host's configure and deploy (wrapped by the
+# callback, hence the whitespace folded before searching).
+HOST_FAST_PATH = "its configuration and deployment are skipped"
+SSH_DROPIN = "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf"
+
+
+def skipped_the_host(run: harness.PlaybookRun) -> bool:
+    return HOST_FAST_PATH in " ".join(run.output.split())
+
+
+def test_drift_on_the_host_is_put_back_by_the_next_run(stack: Stack):
+    """A container stopped and the SSH hardening edited by hand: the host's digest no longer
+    matches, so the next run configures and deploys in full; the run after that is fast again."""
+    settled = stack.runner.playbook("site.yml")
+    assert settled.returncode == 0 and settled.changed == 0, settled.output[-3000:]
+    assert skipped_the_host(settled)
+
+    assert on_host("docker", "stop", "taskapp-web-1").returncode == 0
+    edit = on_host("sh", "-c", f"echo 'PasswordAuthentication yes' >> {SSH_DROPIN}")
+    assert edit.returncode == 0, edit.stderr
+
+    repaired = stack.runner.playbook("site.yml")
+    assert repaired.returncode == 0, repaired.output[-3000:]
+    assert not skipped_the_host(repaired)
+    assert repaired.changed >= 2, repaired.recap()
+    assert "passwordauthentication no" in on_host("/usr/sbin/sshd", "-T").stdout.splitlines()
+    assert http_get(f"{WEB}/")[0] == 200
+
+    again = stack.runner.playbook("site.yml")
+    assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
+    assert skipped_the_host(again)
+
+
 def secret_lines(state_dir: Path) -> dict[str, str]:
     """The database password and the private key's body lines, as found on the controller."""
     (password_file,) = (state_dir / "secrets").iterdir()

@@ -27,7 +27,9 @@ def argument_spec_of(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     def capture(**kwargs):
         raise SpecCaptured(kwargs["argument_spec"])
 
-    monkeypatch.setattr(module, "AnsibleAWSModule", capture)
+    # AWS modules build an AnsibleAWSModule; the others (host_state_info) an AnsibleModule.
+    kind = "AnsibleAWSModule" if hasattr(module, "AnsibleAWSModule") else "AnsibleModule"
+    monkeypatch.setattr(module, kind, capture)
     with pytest.raises(SpecCaptured) as captured:
         module.main()
     return captured.value.spec
