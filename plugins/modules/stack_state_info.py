@@ -184,7 +184,7 @@ def live_state(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[dict
         if resource.resource_type == "vpc":
             entry["attributes"] = vpc_attributes(module, ec2, resource.resource_id)
         state.append(entry)
-    return sorted(state, key=lambda entry: canonical(entry))
+    return sorted(state, key=canonical)
 
 
 def excluded(path: Path, patterns: list[str]) -> bool:
