@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -339,3 +340,24 @@ def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
     assert teardown.returncode == 0, teardown.output[-3000:]
     assert count_project_resources(stack.ec2) == NOTHING
     assert host_containers() == []
+
+
+def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(stack: Stack):
+    """As a new user: no key, no password, nothing in AWS; site.yml, then site.yml again. The
+    digests recorded by the first run (whose key and password it generated on the way) are the
+    ones the second run reads: it skips both the provisioning and the host."""
+    assert count_project_resources(stack.ec2) == NOTHING
+    for generated in ("keys", "secrets", "stack-state"):
+        shutil.rmtree(stack.state_dir / generated, ignore_errors=True)
+    first = stack.runner.playbook("site.yml")
+    assert first.returncode == 0, first.output[-3000:]
+
+    again = stack.runner.playbook("site.yml")
+    assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
+    folded = " ".join(again.output.split())
+    assert "are as the last converge left them" in folded
+    assert skipped_the_host(again)
+
+    teardown = stack.teardown()
+    assert teardown.returncode == 0, teardown.output[-3000:]
+    assert not (stack.state_dir / "stack-state" / "taskstack-eu-west-3").exists()
