@@ -77,13 +77,15 @@ PYTEST_PARALLEL := $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=load
 # What needs neither the image kit, Docker, PostgreSQL nor a browser: seconds to a few minutes.
 FAST_LANE := tests/unit tests/validate tests/embedded tests/bench $(wildcard tests/test_*.py)
 
-test-python: setup host-images ## pytest: modules, the playbooks on the emulator (with a host for the resilience tests), the app
-	$(PYTEST_PARALLEL)
+# tests/unit runs once in `make test`: in test-collection, by `ansible-test units` (the collection's
+# own runner, on the collection as built, pytest-xdist on every CPU); test-unit runs it with pytest.
+test-python: setup host-images ## pytest but tests/unit (test-collection runs it): the playbooks on the emulator (with a host for the resilience tests), the app
+	$(PYTEST_PARALLEL) --ignore=tests/unit
 
 test-unit: setup ## The fast lane: modules, filters, validation, the emulator, docs; no image kit or Docker
 	$(PYTEST_PARALLEL) -m "not slow" $(FAST_LANE)
 
-test-collection: setup ## ansible-test sanity and units on the collection taskstack.aws as built (no Docker)
+test-collection: setup ## ansible-test sanity, and units (tests/unit), on the collection taskstack.aws as built (no Docker)
 	tests/tools/ansible-test.sh sanity units
 
 test-roles: setup host-images ## Molecule: each host role alone on the test host image

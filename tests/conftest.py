@@ -27,10 +27,18 @@ ONE_WORKER_FILES = {
     "tests/integration/test_provision.py": "provisioned-stack",
     "tests/integration/test_audits.py": "provisioned-stack",
 }
+# Tests (all the cases of one test function) that one worker runs together, the same way.
+ONE_WORKER_TESTS = {
+    # Teardown's refusals beside a provisioned stack (test_bad_input.py:
+    # provisioned_beside_another_project): provisioned once, not once per worker.
+    "tests/integration/test_bad_input.py::"
+    "test_teardown_checks_its_settings_before_it_deletes_anything": "teardown-refusals",
+}
 
 
 class ProjectScheduling(LoadScopeScheduling or object):
-    """Every test is a unit of work of its own, but for ONE_WORKER_FILES: one unit per group.
+    """Every test is a unit of work of its own, but for ONE_WORKER_FILES and ONE_WORKER_TESTS:
+    one unit per group.
 
     pytest-xdist's own `--dist=loadgroup` does this with `xdist_group` marks, but 3.8.0 renames
     the test (item._nodeid) to carry the group, which pytest 9.2 no longer reads: the marks
@@ -38,7 +46,9 @@ class ProjectScheduling(LoadScopeScheduling or object):
     """
 
     def _split_scope(self, nodeid: str) -> str:
-        return ONE_WORKER_FILES.get(nodeid.split("::", 1)[0], nodeid)
+        if group := ONE_WORKER_FILES.get(nodeid.split("::", 1)[0]):
+            return group
+        return ONE_WORKER_TESTS.get(nodeid.split("[", 1)[0], nodeid)
 
 
 @pytest.hookimpl(optionalhook=True)

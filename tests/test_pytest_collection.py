@@ -43,12 +43,27 @@ def test_naming_the_readme_test_runs_it(args: tuple[str, ...]):
     )
 
 
-def test_every_file_that_needs_a_worker_of_its_own_exists():
-    """tests/conftest.py names files by path: a renamed file would silently lose its worker."""
+def suite_conftest():
     spec = importlib.util.spec_from_file_location(
         "suite_conftest", REPO_ROOT / "tests" / "conftest.py"
     )
-    suite_conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite_conftest)
-    missing = [p for p in suite_conftest.ONE_WORKER_FILES if not (REPO_ROOT / p).is_file()]
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_file_that_needs_a_worker_of_its_own_exists():
+    """tests/conftest.py names files by path: a renamed file would silently lose its worker."""
+    missing = [p for p in suite_conftest().ONE_WORKER_FILES if not (REPO_ROOT / p).is_file()]
+    assert missing == []
+
+
+def test_every_test_that_needs_a_worker_of_its_own_exists():
+    """The same for the tests it names by file and function."""
+    missing = []
+    for nodeid in suite_conftest().ONE_WORKER_TESTS:
+        path, function = nodeid.split("::")
+        file = REPO_ROOT / path
+        if not file.is_file() or f"def {function}(" not in file.read_text():
+            missing.append(nodeid)
     assert missing == []

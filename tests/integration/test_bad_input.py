@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import yaml
-from harness import REPO_ROOT, Emulator
+from harness import REPO_ROOT, Emulator, Runner, free_port
+from stack_testing import playbook_env_for
 
 pytestmark = pytest.mark.slow
 
@@ -72,8 +74,8 @@ class RootIdentityProxy(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def root_endpoint(fresh_emulator: Emulator) -> Iterator[str]:
-    handler = type("Handler", (RootIdentityProxy,), {"upstream": fresh_emulator.url})
+def root_endpoint(account: SharedAccount) -> Iterator[str]:
+    handler = type("Handler", (RootIdentityProxy,), {"upstream": account.emulator.url})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -603,6 +605,14 @@ def error_line(output: str) -> str:
     return errors[0]
 
 
+# A run that stops in preflight is short: ansible.builtin.linear starts it faster than Mitogen
+# (measured: about 6.8 s against 8.5 s of wall for a refusal at validation, the same CPU). The
+# refusals run with it, but for DEFAULT_STRATEGY_CASES, which keep the project's default strategy
+# (ansible.cfg: taskstack.aws.mitogen_or_linear) so that a refusal is still seen under it.
+LINEAR = {"TASKSTACK_MITOGEN": "0"}
+DEFAULT_STRATEGY_CASES = {"malformed-vpc-cidr"}
+
+
 def refused_without_a_change(
     emulator: Emulator,
     run_playbook,
@@ -610,15 +620,108 @@ def refused_without_a_change(
     extra_vars: dict | None = None,
     env: dict | None = None,
     playbooks: tuple[str, ...] = ("site.yml",),
+    before: dict[str, list] | None = None,
+    default_strategy: bool = False,
 ) -> None:
-    """Beside another project's stack, the run stops with one line and the account is as it was."""
-    other_project(emulator)
-    before = account_snapshot(emulator)
+    """Beside another project's stack, the run stops with one line and the account is as it was.
+
+    ``before``: the account's snapshot when it already holds the other project's stack (a
+    SharedAccount); otherwise that stack is made here first."""
+    if before is None:
+        other_project(emulator)
+        before = account_snapshot(emulator)
     args = ("-e", json.dumps(extra_vars)) if extra_vars else ()
-    run = run_playbook(*playbooks, *args, env=env or {})
+    strategy = {} if default_strategy else LINEAR
+    run = run_playbook(*playbooks, *args, env={**strategy, **(env or {})})
     assert run.returncode != 0
     assert expected in error_line(run.output)
     assert account_snapshot(emulator) == before
+
+
+class SharedAccount:
+    """An account that refusals share instead of each building it again: an emulator of its
+    own (no test resets it) holding another project's stack, and more when ``build`` says so.
+
+    A refusal changes nothing, and each one still proves it: its snapshot after the run is the
+    one taken before. An account that is not exactly as built (a refusal that failed after
+    changing it, whatever was left when a test stopped halfway) is built again from an empty
+    emulator before the next test reads it, so no test depends on what another one did.
+    """
+
+    def __init__(
+        self, emulator: Emulator, build: Callable[[Emulator, Runner], None], build_dir: Path
+    ) -> None:
+        self.emulator = emulator
+        self.build = build
+        # The project's .state folder of the runs that build it (each test has its own).
+        self.build_dir = build_dir
+        self.built: dict[str, list] | None = None
+        # True from a run's start until its assertions held.
+        self.in_doubt = True
+
+    def runner(self, state_dir: Path) -> Runner:
+        return Runner(playbook_env_for(self.emulator), state_dir)
+
+    def snapshot(self, state_dir: Path) -> dict[str, list]:
+        """The account as built (built again if it is not), marked in doubt until released."""
+        now = None if self.in_doubt else account_snapshot(self.emulator)
+        if now is None or now != self.built:
+            self.emulator.reset()
+            self.build(self.emulator, self.runner(self.build_dir))
+            now = self.built = account_snapshot(self.emulator)
+        self.in_doubt = True
+        return now
+
+    def refused(
+        self,
+        state_dir: Path,
+        expected: str,
+        extra_vars: dict | None = None,
+        env: dict | None = None,
+        playbooks: tuple[str, ...] = ("site.yml",),
+        default_strategy: bool = False,
+    ) -> None:
+        """refused_without_a_change on this account."""
+        before = self.snapshot(state_dir)
+        run_playbook = self.runner(state_dir).playbook
+        refused_without_a_change(
+            self.emulator,
+            run_playbook,
+            expected,
+            extra_vars,
+            env,
+            playbooks,
+            before,
+            default_strategy,
+        )
+        self.in_doubt = False
+
+
+@pytest.fixture(scope="session")
+def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """The refusals' own emulator (session scope: pytest-xdist interleaves this file with
+    others on a worker, and a module's fixture would start again at each return)."""
+    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("refusals-emulator"))
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def beside_another_project(
+    shared_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> SharedAccount:
+    return SharedAccount(
+        shared_emulator,
+        lambda emulator, runner: other_project(emulator),
+        tmp_path_factory.mktemp("refusals-state"),
+    )
+
+
+@pytest.fixture
+def account(beside_another_project: SharedAccount) -> SharedAccount:
+    """The account of an empty project beside another project's stack, shared by refusals."""
+    return beside_another_project
 
 
 @pytest.mark.parametrize(
@@ -626,9 +729,10 @@ def refused_without_a_change(
     [pytest.param(v, e, x, id=name) for name, v, e, x in BAD_INPUTS],
 )
 def test_bad_input_is_refused_before_anything_is_created(
-    extra_vars, env, expected, run_playbook, fresh_emulator
+    extra_vars, env, expected, account, state_dir, request
 ):
-    refused_without_a_change(fresh_emulator, run_playbook, expected, extra_vars, env)
+    default_strategy = request.node.callspec.id in DEFAULT_STRATEGY_CASES
+    account.refused(state_dir, expected, extra_vars, env, default_strategy=default_strategy)
 
 
 def untagged_vpc(emulator: Emulator) -> None:
@@ -808,27 +912,48 @@ def test_the_budget_override_lets_a_dearer_instance_through(run_playbook, fresh_
     assert names == ["taskstack-monthly-cost"]
 
 
-def test_root_credentials_are_refused(run_playbook, fresh_emulator, root_endpoint):
-    refused_without_a_change(
-        fresh_emulator,
-        run_playbook,
+def test_root_credentials_are_refused(account, state_dir, root_endpoint):
+    account.refused(
+        state_dir,
         "Refusing the root user of account 123456789012",
         env={"AWS_ENDPOINT_URL": root_endpoint},
     )
 
 
 @pytest.mark.parametrize("project", ["*", "other-*", "othe?-project", ""])
-def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(
-    project, run_playbook, fresh_emulator
-):
+def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(project, account, state_dir):
     """EC2 tag filters read * and ? as wildcards: such a name would select other projects."""
-    refused_without_a_change(
-        fresh_emulator,
-        run_playbook,
+    account.refused(
+        state_dir,
         f"project_name='{project}' is not usable",
         env={"PROJECT_NAME": project},
         playbooks=("teardown.yml",),
+        # teardown.yml's refusal under the default strategy too, once.
+        default_strategy=project == "*",
     )
+
+
+def provision_beside_another_project(emulator: Emulator, runner: Runner) -> None:
+    provisioned = runner.playbook("playbooks/preflight.yml", "playbooks/provision.yml")
+    assert provisioned.returncode == 0, provisioned.output[-3000:]
+    other_project(emulator)
+
+
+@pytest.fixture(scope="session")
+def provisioned_beside_another_project(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SharedAccount]:
+    """The project's provisioned stack beside another project's, on an emulator of its own:
+    provisioned once for the teardown refusals below, which tests/conftest.py keeps on one
+    pytest-xdist worker."""
+    emu = Emulator(port=free_port(), state_dir=tmp_path_factory.mktemp("provisioned-emulator"))
+    emu.start()
+    try:
+        yield SharedAccount(
+            emu, provision_beside_another_project, tmp_path_factory.mktemp("provisioned-state")
+        )
+    finally:
+        emu.stop()
 
 
 @pytest.mark.parametrize(
@@ -844,12 +969,10 @@ def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(
     ids=["misspelt-setting", "setting-of-the-wrong-type", "region-the-inventory-does-not-search"],
 )
 def test_teardown_checks_its_settings_before_it_deletes_anything(
-    extra_vars, expected, run_playbook, fresh_emulator
+    extra_vars, expected, provisioned_beside_another_project, state_dir
 ):
-    provisioned = run_playbook("playbooks/preflight.yml", "playbooks/provision.yml")
-    assert provisioned.returncode == 0, provisioned.output[-3000:]
-    refused_without_a_change(
-        fresh_emulator, run_playbook, expected, extra_vars, playbooks=("teardown.yml",)
+    provisioned_beside_another_project.refused(
+        state_dir, expected, extra_vars, playbooks=("teardown.yml",)
     )
 
 
@@ -1023,11 +1146,9 @@ def test_teardown_removes_no_local_file_but_the_projects_key(
     ],
 )
 def test_teardown_project_cannot_differ_from_the_project_name(
-    extra_vars, expected, run_playbook, fresh_emulator
+    extra_vars, expected, account, state_dir
 ):
-    refused_without_a_change(
-        fresh_emulator, run_playbook, expected, extra_vars, playbooks=("teardown.yml",)
-    )
+    account.refused(state_dir, expected, extra_vars, playbooks=("teardown.yml",))
 
 
 # The red team's cases that get through would go on to wait for SSH in site.yml: preflight and
@@ -1037,11 +1158,9 @@ BEFORE_ANY_HOST = ("playbooks/preflight.yml", "playbooks/provision.yml")
 
 @pytest.mark.parametrize(("extra_vars", "env", "expected"), RED_TEAM_BAD_INPUTS)
 def test_red_team_bad_input_is_refused_before_anything_is_created(
-    extra_vars, env, expected, run_playbook, fresh_emulator
+    extra_vars, env, expected, account, state_dir
 ):
-    refused_without_a_change(
-        fresh_emulator, run_playbook, expected, extra_vars, env, playbooks=BEFORE_ANY_HOST
-    )
+    account.refused(state_dir, expected, extra_vars, env, playbooks=BEFORE_ANY_HOST)
 
 
 @pytest.mark.parametrize(("setup", "extra_vars", "expected"), RED_TEAM_NOT_OURS)
