@@ -74,7 +74,8 @@ digest:
   type: str
   sample: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
 file_count:
-  description: How many files and links under O(paths) the digest covers.
+  description: How many files, folders and links under O(paths) the digest covers (a missing
+    path counts as one).
   returned: always
   type: int
   sample: 1830
@@ -95,13 +96,17 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-UNIT_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState"
+# Not SubState: a timer reads "running" while its job runs, with nothing changed.
+UNIT_PROPERTIES = "Id,LoadState,ActiveState,UnitFileState"
 
 
 def file_entry(path: Path, info: os.stat_result, large_file_bytes: int) -> list[Any]:
     meta = [stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid]
     if stat.S_ISLNK(info.st_mode):
-        return ["link", os.readlink(path), *meta]
+        try:
+            return ["link", os.readlink(path), *meta]
+        except OSError as exc:
+            return ["unreadable link", exc.errno, *meta]
     if stat.S_ISDIR(info.st_mode):
         return ["dir", *meta]
     if not stat.S_ISREG(info.st_mode):
@@ -145,10 +150,9 @@ def units_state(module: AnsibleModule, units: list[str]) -> str:
     systemctl = module.get_bin_path("systemctl")
     if systemctl is None:
         return "no systemctl"
-    _rc, out, _err = module.run_command(
-        [systemctl, "show", f"--property={UNIT_PROPERTIES}", *units]
-    )
-    return out
+    rc, out, err = module.run_command([systemctl, "show", f"--property={UNIT_PROPERTIES}", *units])
+    # A failing systemctl is a state too (one a converge that succeeded never recorded).
+    return out if rc == 0 else f"systemctl failed ({rc}): {err.strip()}"
 
 
 def containers_state(module: AnsibleModule, project: str) -> list[dict[str, Any]]:
@@ -169,7 +173,11 @@ def containers_state(module: AnsibleModule, project: str) -> list[dict[str, Any]
     rc, out, err = module.run_command([docker, "inspect", *ids])
     if rc != 0:  # a container removed between the two calls: state is moving, not settled
         return [{"docker": "inspect failed", "error": err.strip()}]
-    return sorted((container_summary(c) for c in json.loads(out)), key=lambda c: c["name"])
+    try:
+        containers = json.loads(out)
+    except ValueError:
+        return [{"docker": "inspect answered no JSON"}]
+    return sorted((container_summary(c) for c in containers), key=lambda c: str(c["name"]))
 
 
 def container_summary(container: dict[str, Any]) -> dict[str, Any]:
@@ -180,8 +188,8 @@ def container_summary(container: dict[str, Any]) -> dict[str, Any]:
         "image": container.get("Image"),
         "labels": (container.get("Config") or {}).get("Labels") or {},
         "status": state.get("Status"),
+        # Not RestartCount: a restart policy moves it with nothing changed.
         "health": (state.get("Health") or {}).get("Status"),
-        "restarts": container.get("RestartCount"),
     }
 
 

@@ -14,7 +14,7 @@ description:
     subnets, route tables, internet gateways, security groups with their rules, instances that
     are not terminated, their volumes and network interfaces, key pairs) with the DNS
     attributes of the VPCs, and returns one SHA-256 digest of that state together with
-    O(inputs) and the files under O(sources).
+    O(inputs_digest) and the files under O(sources).
   - Recorded after a converge that succeeded, the digest tells a later run that nothing it
     would check has changed since, neither in AWS nor in the settings or the code. Any change
     gives another digest (a security group rule, a tag, an instance stopped, a resource that
@@ -30,12 +30,12 @@ options:
         C({"Project": "taskstack", "Environment": "dev"}).'
     type: dict
     required: true
-  inputs:
+  inputs_digest:
     description:
-      - The settings the stack is converged from. Only their digest is returned, and they are
-        not logged (they may hold a password).
-    type: raw
-    default: {}
+      - A digest of the settings the stack is converged from, computed by the caller in a
+        task with C(no_log), since they may hold a password. Mixed into both digests.
+    type: str
+    default: ""
   sources:
     description:
       - Files and folders on the controller whose content is part of the digest (the roles and
@@ -50,7 +50,8 @@ options:
     type: list
     elements: str
     default:
-      [__pycache__, '*.pyc', .pytest_cache, .ruff_cache, .mypy_cache, .venv, node_modules, .git]
+      [__pycache__, '*.pyc', .pytest_cache, .ruff_cache, .mypy_cache, .venv, node_modules, .git,
+       .env, .state]
 notes:
   - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeVpcAttribute), C(ec2:DescribeSubnets),
     C(ec2:DescribeRouteTables), C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups),
@@ -69,8 +70,7 @@ EXAMPLES = r"""
     tags:
       Project: taskstack
       Environment: dev
-    inputs:
-      instance_type: t3.micro
+    inputs_digest: "{{ {'instance_type': 't3.micro'} | to_json | hash('sha256') }}"
     sources:
       - roles/aws_network
       - roles/aws_instance
@@ -83,12 +83,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 digest:
-  description: SHA-256 (hex) of the resources' state, O(inputs) and the content of O(sources).
+  description: SHA-256 (hex) of the resources' state, O(inputs_digest) and the content of
+    O(sources).
   returned: always
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 settings_digest:
-  description: SHA-256 (hex) of O(inputs) and the content of O(sources) alone, for digests of
+  description: SHA-256 (hex) of O(inputs_digest) and the content of O(sources) alone, for digests of
     other state converged from the same settings (M(taskstack.aws.host_state_info)'s salt).
   returned: always
   type: str
@@ -149,6 +150,8 @@ DEFAULT_EXCLUDE = [
     ".venv",
     "node_modules",
     ".git",
+    ".env",
+    ".state",
 ]
 VPC_ATTRIBUTES = {
     "enableDnsSupport": "EnableDnsSupport",
@@ -180,7 +183,7 @@ def vpc_attributes(module: AnsibleAWSModule, ec2, vpc_id: str) -> dict[str, Any]
 def live_state(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[dict[str, Any]]:
     state = []
     for resource in ec2_tagged(module, ec2, tags):
-        entry = {"type": resource.resource_type, "state": stable_state(resource)}
+        entry = {"type": resource.resource_type, "state": normalized(stable_state(resource))}
         if resource.resource_type == "vpc":
             entry["attributes"] = vpc_attributes(module, ec2, resource.resource_id)
         state.append(entry)
@@ -189,6 +192,13 @@ def live_state(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[dict
 
 def excluded(path: Path, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(part, pattern) for part in path.parts for pattern in patterns)
+
+
+def file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:  # unreadable now: it counts as such, and differs from its content
+        return f"unreadable: {exc.strerror}"
 
 
 def source_digests(paths: list[str], exclude: list[str]) -> dict[str, str]:
@@ -208,8 +218,17 @@ def source_digests(paths: list[str], exclude: list[str]) -> dict[str, str]:
             digests[given] = "missing"
             continue
         for path in files:
-            digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            digests[str(path)] = file_digest(path)
     return digests
+
+
+def normalized(value: Any) -> Any:
+    """``value`` with every list sorted: EC2 promises no order for tags, rules, routes..."""
+    if isinstance(value, dict):
+        return {key: normalized(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted((normalized(item) for item in value), key=canonical)
+    return value
 
 
 def canonical(value: Any) -> str:
@@ -225,7 +244,7 @@ def main() -> None:
     module = AnsibleAWSModule(
         argument_spec=dict(
             tags=dict(type="dict", required=True),
-            inputs=dict(type="raw", default={}, no_log=True),
+            inputs_digest=dict(type="str", default="", no_log=False),
             sources=dict(type="list", elements="path", default=[]),
             exclude=dict(type="list", elements="str", default=DEFAULT_EXCLUDE),
         ),
@@ -238,7 +257,7 @@ def main() -> None:
     ec2 = aws_client(module, "ec2")
     resources = live_state(module, ec2, tags)
     settings = {
-        "inputs": module.params["inputs"],
+        "inputs": module.params["inputs_digest"],
         "sources": source_digests(module.params["sources"], module.params["exclude"]),
         "amazon.aws": AMAZON_AWS_COLLECTION_VERSION,
     }

@@ -18,6 +18,7 @@ def digest(check_mode: bool = False, **args) -> dict:
 
 def test_the_digest_of_an_unchanged_stack_is_stable_and_counts_it(stack: Stack):
     first = digest()
+    assert first["region"] == "eu-west-3"
     assert digest(check_mode=True)["digest"] == first["digest"]
     assert set(first["resource_count"]) >= {"vpc", "subnet", "security-group", "instance"}
     assert first["resource_count"]["vpc"] == 1
@@ -100,10 +101,10 @@ def test_inputs_and_source_files_are_part_of_the_digest(stack: Stack, tmp_path: 
     role = tmp_path / "role"
     (role / "tasks").mkdir(parents=True)
     (role / "tasks" / "main.yml").write_text("---\n")
-    base = digest(inputs={"instance_type": "t3.micro"}, sources=[str(role)])["digest"]
-    assert digest(inputs={"instance_type": "t3.small"}, sources=[str(role)])["digest"] != base
+    base = digest(inputs_digest="settings-1", sources=[str(role)])["digest"]
+    assert digest(inputs_digest="settings-2", sources=[str(role)])["digest"] != base
     (role / "tasks" / "main.yml").write_text("--- # changed\n")
-    assert digest(inputs={"instance_type": "t3.micro"}, sources=[str(role)])["digest"] != base
+    assert digest(inputs_digest="settings-1", sources=[str(role)])["digest"] != base
 
 
 def test_a_missing_source_counts_as_missing_not_as_an_error(stack: Stack, tmp_path: Path):
@@ -132,3 +133,23 @@ def test_a_refused_read_names_the_permission(stack: Stack, aws_error):
     result = run_module("stack_state_info", {"tags": TAGS})
     assert result["failed"] is True
     assert "ec2:DescribeVpcAttribute" in result["msg"]
+
+
+def test_the_order_aws_lists_things_in_does_not_change_the_digest(stack: Stack, aws_answer, ec2):
+    before = digest()["digest"]
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in TAGS.items()]
+    answer = ec2.describe_vpcs(Filters=filters)
+    answer["Vpcs"][0]["Tags"].reverse()  # EC2 promises no order for tags, rules, routes...
+    aws_answer("DescribeVpcs", answer)
+    assert digest()["digest"] == before
+
+
+def test_caches_and_env_files_under_the_sources_do_not_count(stack: Stack, tmp_path: Path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "compose.yaml").write_text("services: {}\n")
+    before = digest(sources=[str(app)])["digest"]
+    (app / ".env").write_text("PASSWORD=x\n")
+    (app / "__pycache__").mkdir()
+    (app / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"pyc")
+    assert digest(sources=[str(app)])["digest"] == before
