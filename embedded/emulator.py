@@ -14,10 +14,10 @@ administrator, which creates the least-privilege deployer (playbooks/deployer_ia
 Each decision is logged to <state-dir>/iam-decisions.jsonl.
 
 It runs in the realistic mode unless told otherwise (--no-realistic, or EMBEDDED_REALISM=false):
-instances are pending and shutting-down for a while, deleting what an instance still uses
-answers DependencyViolation, a share of EC2 calls is throttled (embedded/realism.py,
+instances are pending, stopping and shutting-down for a while, deleting what an instance still
+uses answers DependencyViolation, a share of EC2 calls is throttled (embedded/realism.py,
 docs/emulator.md; timings from EMBEDDED_PENDING_S, EMBEDDED_SHUTTING_DOWN_S,
-EMBEDDED_THROTTLE_SHARE).
+EMBEDDED_STOPPING_S, EMBEDDED_THROTTLE_SHARE).
 
 `env` prints the exports that point a shell at the emulator (eval "$(make -s local-env)");
 `unset-env` prints the one `unset` line that takes them back out, so that the next run goes to
@@ -177,6 +177,7 @@ def enable_realism(env: dict[str, str], state_dir: Path) -> None:
 REALISM_SETTINGS = (
     "EMBEDDED_PENDING_S",
     "EMBEDDED_SHUTTING_DOWN_S",
+    "EMBEDDED_STOPPING_S",
     "EMBEDDED_THROTTLE_SHARE",
     "EMBEDDED_THROTTLE_SEED",
 )

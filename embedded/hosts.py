@@ -5,7 +5,9 @@ public key. Here the emulator calls `materialize` instead: it starts a systemd c
 the test host image (Debian 13 standing in for Ubuntu 24.04), puts the public key in the
 `ubuntu` user's authorized_keys and publishes on 127.0.0.1 every TCP port the instance's security
 groups open, like AWS lets through what the groups allow.
-TerminateInstances calls `remove`.
+StopInstances calls `stop` (the container stops, its disk and the Docker engine's data stay),
+StartInstances calls `start` (the same container boots again), TerminateInstances calls
+`remove`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,9 @@ HOST_ARCHIVE_DIR = "/var/cache/taskstack/images"
 DEFAULT_PUBLISHED_PORTS = {22: 2222, 80: 8080, 8000: 8000}
 # The most ports one rule's range may publish: a wide range is a rule for another purpose.
 MAX_PUBLISHED_RANGE = 16
+# How long a stopping host's systemd gets to shut its services down (PostgreSQL included)
+# before Docker kills what is left; EC2 too waits for the OS to shut down before it stops.
+STOP_GRACE_S = 60
 
 
 def published_ports_from_env(text: str) -> dict[int, int]:
@@ -214,9 +220,8 @@ def materialize(
 
 
 def remove(instance_id: str) -> None:
-    boot = _boots.pop(instance_id, None)
-    if boot is not None:
-        boot.join()  # a host still booting is removed once it is up, never half-made
+    # A host still booting is removed once it is up, never half-made.
+    wait_for_pending_change(instance_id)
     name = container_name(instance_id)
     if docker("container", "inspect", name, check=False).returncode != 0:
         return
@@ -235,20 +240,60 @@ def remove_all(settings: HostSettings | None = None) -> None:
         docker("rm", "--force", "--volumes", container_id, check=False)
 
 
-def materialize_in_background(
-    instance_id: str, project: str, public_key: str | None, opened_ports: list[int]
-) -> None:
-    """Boots like EC2 does: the API answers at once, the host becomes reachable shortly after."""
+def stop(instance_id: str) -> None:
+    """The machine shuts down: the container stops, and keeps its disk and its engine's data."""
+    name = container_name(instance_id)
+    if docker("container", "inspect", name, check=False).returncode != 0:
+        return
+    LOG.info("stopping host container %s", name)
+    docker("stop", f"--time={STOP_GRACE_S}", name)
 
-    def boot() -> None:
+
+def start(instance_id: str) -> None:
+    """The stopped machine boots again, from the same disk."""
+    name = container_name(instance_id)
+    if docker("container", "inspect", name, check=False).returncode != 0:
+        return
+    LOG.info("starting host container %s again", name)
+    docker("start", name)
+
+
+def wait_for_pending_change(instance_id: str) -> None:
+    """A boot, stop or start still under way finishes first: changes apply in call order."""
+    change = _changes.pop(instance_id, None)
+    if change is not None:
+        change.join()
+
+
+def in_background(instance_id: str, what: str, change: Callable[[], None]) -> None:
+    """Like EC2: the API answers at once, the machine changes shortly after."""
+    wait_for_pending_change(instance_id)
+
+    def run() -> None:
         try:
-            materialize(instance_id, project, public_key, opened_ports)
+            change()
         except Exception:
-            LOG.exception("host container for %s failed to start", instance_id)
+            LOG.exception("host container for %s failed to %s", instance_id, what)
 
-    thread = threading.Thread(target=boot, name=f"boot-{instance_id}", daemon=True)
-    _boots[instance_id] = thread
+    thread = threading.Thread(target=run, name=f"{what}-{instance_id}", daemon=True)
+    _changes[instance_id] = thread
     thread.start()
 
 
-_boots: dict[str, threading.Thread] = {}
+def materialize_in_background(
+    instance_id: str, project: str, public_key: str | None, opened_ports: list[int]
+) -> None:
+    in_background(
+        instance_id, "boot", lambda: materialize(instance_id, project, public_key, opened_ports)
+    )
+
+
+def stop_in_background(instance_id: str) -> None:
+    in_background(instance_id, "stop", lambda: stop(instance_id))
+
+
+def start_in_background(instance_id: str) -> None:
+    in_background(instance_id, "start", lambda: start(instance_id))
+
+
+_changes: dict[str, threading.Thread] = {}

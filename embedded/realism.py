@@ -10,6 +10,10 @@ realistic mode is on) so that:
 - an instance stays `pending` for `pending_s` after RunInstances, then is `running`;
 - TerminateInstances leaves it `shutting-down` for `shutting_down_s`; only then is it
   `terminated` and its network interfaces (DeleteOnTermination) released;
+- StopInstances leaves it `stopping` for `stopping_s`; only then is it `stopped` and its
+  auto-assigned public IPv4 address released. StartInstances makes a stopped instance `pending`
+  (with a new public address) for `pending_s`, then `running`. Stopping a `pending` instance or
+  starting a `stopping` one answers IncorrectInstanceState, as AWS does;
 - DeleteSecurityGroup, DeleteSubnet, DetachInternetGateway, DeleteInternetGateway and DeleteVpc
   answer DependencyViolation (HTTP 400, AWS's wording) while an instance that is not
   terminated, or a network interface, still uses what they delete;
@@ -26,6 +30,7 @@ calls `advance`), so what a client reads is always what the clock says, with no 
 Settings (environment of the server process):
   EMBEDDED_PENDING_S        seconds an instance stays pending          (default 0.2)
   EMBEDDED_SHUTTING_DOWN_S  seconds an instance stays shutting-down    (default 2)
+  EMBEDDED_STOPPING_S       seconds an instance stays stopping         (default 2)
   EMBEDDED_THROTTLE_SHARE   share of EC2 requests throttled, 0 to 1    (default 0.02)
   EMBEDDED_THROTTLE_SEED    seed of the throttling draw (default: unseeded)
 """
@@ -46,7 +51,7 @@ from typing import Any
 import botocore.exceptions
 import botocore.loaders
 import botocore.regions
-from moto.ec2.exceptions import DependencyViolationError
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.internet_gateways import InternetGatewayBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
@@ -60,14 +65,30 @@ PENDING = ("pending", 0)
 RUNNING = ("running", 16)
 SHUTTING_DOWN = ("shutting-down", 32)
 TERMINATED = ("terminated", 48)
+STOPPING = ("stopping", 64)
+STOPPED = ("stopped", 80)
 DEFAULTS = {
     "EMBEDDED_PENDING_S": "0.2",
     "EMBEDDED_SHUTTING_DOWN_S": "2",
+    "EMBEDDED_STOPPING_S": "2",
     "EMBEDDED_THROTTLE_SHARE": "0.02",
 }
 MARKER = "_embedded_realism_installed"
-# moto's own terminate, read before install() replaces it (install() runs once, see MARKER).
+# moto's own terminate, stop and start, read before install() replaces them (install() runs
+# once, see MARKER).
 MOTO_TERMINATE = Instance.terminate
+MOTO_STOP = Instance.stop
+MOTO_START = Instance.start
+
+
+class IncorrectInstanceStateError(EC2ClientError):
+    """AWS's answer to a stop or start the instance's state does not allow (HTTP 400)."""
+
+    def __init__(self, instance_id: str, action: str):
+        super().__init__(
+            "IncorrectInstanceState",
+            f"The instance '{instance_id}' is not in a state from which it can be {action}.",
+        )
 
 
 class SettingError(ValueError):
@@ -78,6 +99,7 @@ class SettingError(ValueError):
 class Settings:
     pending_s: float = 0.2
     shutting_down_s: float = 2.0
+    stopping_s: float = 2.0
     throttle_share: float = 0.02
     throttle_seed: int | None = None
 
@@ -100,6 +122,7 @@ class Settings:
         return cls(
             pending_s=number("EMBEDDED_PENDING_S"),
             shutting_down_s=number("EMBEDDED_SHUTTING_DOWN_S"),
+            stopping_s=number("EMBEDDED_STOPPING_S"),
             throttle_share=number("EMBEDDED_THROTTLE_SHARE", upper=1.0),
             throttle_seed=int(seed) if seed else None,
         )
@@ -156,6 +179,12 @@ def become_terminated(instance: Instance) -> None:
     MOTO_TERMINATE(instance)
 
 
+def become_stopped(instance: Instance) -> None:
+    # moto's own stop: the state, the reason, and the auto-assigned public address released.
+    if instance._state.name == STOPPING[0]:
+        MOTO_STOP(instance)
+
+
 def install_lifecycle(settings: Settings) -> None:
     # Whatever is installed now (the host containers' hook too) keeps running underneath.
     run_instances = InstanceBackend.run_instances
@@ -177,8 +206,32 @@ def install_lifecycle(settings: Settings) -> None:
         schedule(self, settings.shutting_down_s, become_terminated)
         return previous
 
+    def stop_later(self: Instance) -> Any:
+        """StopInstances: `stopping` first; a stopping or stopped instance stays as it is."""
+        previous = copy.copy(self._state)
+        if self._state.name == PENDING[0]:
+            raise IncorrectInstanceStateError(self.id, "stopped")
+        if self._state.name == RUNNING[0]:
+            set_state(self, STOPPING)
+            schedule(self, settings.stopping_s, become_stopped)
+        return previous
+
+    def start_pending(self: Instance) -> Any:
+        """StartInstances: a stopped instance is `pending` (moto's start gives it its new public
+        address), then `running`; a pending or running one stays as it is."""
+        previous = copy.copy(self._state)
+        if self._state.name == STOPPING[0]:
+            raise IncorrectInstanceStateError(self.id, "started")
+        if self._state.name == STOPPED[0]:
+            MOTO_START(self)
+            set_state(self, PENDING)
+            schedule(self, settings.pending_s, become_running)
+        return previous
+
     InstanceBackend.run_instances = run_pending
     Instance.terminate = terminate_later
+    Instance.stop = stop_later
+    Instance.start = start_pending
 
 
 # ---------------------------------------------------------------- DependencyViolation

@@ -4,8 +4,9 @@ Always: the AWS Budgets calls moto lacks (UpdateBudget, the subscriber calls) ar
 AWS documents them (embedded/budgets.py).
 
 With EMBEDDED_HOSTS=true, every instance the emulator launches is materialized as a host
-container (embedded/hosts.py) and removed when the instance is terminated, so the very same
-playbooks can reach it over SSH. Without it, instances exist only in moto.
+container (embedded/hosts.py), stopped and started again with the instance, and removed when
+the instance is terminated, so the very same playbooks can reach it over SSH. Without it,
+instances exist only in moto.
 
 With --realistic (or EMBEDDED_REALISM=true), the EC2 behaviours moto skips are modelled the
 way AWS documents them (embedded/realism.py, docs/emulator.md): instances pending and
@@ -77,6 +78,8 @@ def opened_tcp_ports(instance: Any) -> list[int]:
 def install_host_hooks() -> None:
     run_instances = InstanceBackend.run_instances
     terminate_instances = InstanceBackend.terminate_instances
+    stop_instances = InstanceBackend.stop_instances
+    start_instances = InstanceBackend.start_instances
     reset = type(moto_api_backend).reset
 
     def run_and_materialize(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -96,12 +99,29 @@ def install_host_hooks() -> None:
             hosts.remove(instance.id)
         return terminated
 
+    # Only the instances the call changed: stopping a stopped one leaves its host as it is.
+    def stop_hosts(self: Any, instance_ids: list[str]) -> Any:
+        stopped = stop_instances(self, instance_ids)
+        for instance, previous in stopped:
+            if previous.name in ("pending", "running"):
+                hosts.stop_in_background(instance.id)
+        return stopped
+
+    def start_hosts(self: Any, instance_ids: list[str]) -> Any:
+        started = start_instances(self, instance_ids)
+        for instance, previous in started:
+            if previous.name in ("stopping", "stopped"):
+                hosts.start_in_background(instance.id)
+        return started
+
     def reset_and_remove_hosts(self: Any) -> None:
         hosts.remove_all()
         reset(self)
 
     InstanceBackend.run_instances = run_and_materialize
     InstanceBackend.terminate_instances = terminate_and_remove
+    InstanceBackend.stop_instances = stop_hosts
+    InstanceBackend.start_instances = start_hosts
     type(moto_api_backend).reset = reset_and_remove_hosts
 
 

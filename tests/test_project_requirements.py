@@ -20,7 +20,17 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Ansible content: the playbooks, roles, inventory and Molecule scenarios (the app's compose
 # file and CI settings are not).
-YAML_PLACES = ["site.yml", "teardown.yml", "playbooks", "roles", "inventory", "molecule", "tests"]
+YAML_PLACES = [
+    "site.yml",
+    "teardown.yml",
+    "stop.yml",
+    "start.yml",
+    "playbooks",
+    "roles",
+    "inventory",
+    "molecule",
+    "tests",
+]
 SKIPPED_PARTS = {".venv", ".state", ".cache", "node_modules"}
 NAME = r"[a-z_][a-z0-9_]*"
 FQCN = re.compile(rf"^({NAME})\.({NAME})\.({NAME}(?:\.{NAME})*)$")

@@ -300,6 +300,7 @@ def test_key_pair_tags_are_changed_only_on_the_projects_key(stack: dict[str, str
     "action",
     [
         "ec2:StartInstances",
+        "ec2:StopInstances",
         "ec2:ModifyInstanceMetadataOptions",
     ],
 )

@@ -1,8 +1,10 @@
 """The emulator's realistic mode (embedded/realism.py), through boto3 against a real server.
 
-Each behaviour is one AWS documents and moto skips: instances pending and shutting-down for a
-while, interfaces released only once the instance is terminated, DependencyViolation on
-deletes while something still uses what is deleted, and RequestLimitExceeded throttling.
+Each behaviour is one AWS documents and moto skips: instances pending, stopping and
+shutting-down for a while, public addresses released at a stop, IncorrectInstanceState for a
+stop or start the state does not allow, interfaces released only once the instance is
+terminated, DependencyViolation on deletes while something still uses what is deleted, and
+RequestLimitExceeded throttling.
 Every error code asserted here is also checked to be one EC2 documents (botocore's model
 carries no error shapes for EC2, so the codes are those of the EC2 API Reference).
 """
@@ -28,6 +30,7 @@ from harness import Emulator, free_port  # noqa: E402
 
 PENDING_S = 1.0
 SHUTTING_DOWN_S = 2.0
+STOPPING_S = 2.0
 # Slack for the request that notices a deadline to arrive after it.
 MARGIN_S = 0.3
 
@@ -50,6 +53,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         tmp_path_factory.mktemp("realistic"),
         EMBEDDED_PENDING_S=str(PENDING_S),
         EMBEDDED_SHUTTING_DOWN_S=str(SHUTTING_DOWN_S),
+        EMBEDDED_STOPPING_S=str(STOPPING_S),
         EMBEDDED_THROTTLE_SHARE="0",
     )
     yield emu
@@ -92,9 +96,28 @@ class Network:
         )
         return reservation["Instances"][0]["InstanceId"]
 
-    def state(self, instance_id: str) -> str:
+    def describe(self, instance_id: str) -> dict[str, Any]:
         reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-        return reservations[0]["Instances"][0]["State"]["Name"]
+        return reservations[0]["Instances"][0]
+
+    def state(self, instance_id: str) -> str:
+        return self.describe(instance_id)["State"]["Name"]
+
+    def public_ip(self, instance_id: str) -> str | None:
+        return self.describe(instance_id).get("PublicIpAddress")
+
+    def running(self) -> str:
+        instance_id = self.launch()
+        time.sleep(PENDING_S + MARGIN_S)
+        assert self.state(instance_id) == "running"
+        return instance_id
+
+    def stopped(self) -> str:
+        instance_id = self.running()
+        self.ec2.stop_instances(InstanceIds=[instance_id])
+        time.sleep(STOPPING_S + MARGIN_S)
+        assert self.state(instance_id) == "stopped"
+        return instance_id
 
     def interfaces(self) -> list[dict[str, Any]]:
         subnet = [{"Name": "subnet-id", "Values": [self.subnet]}]
@@ -165,6 +188,68 @@ def test_a_shutting_down_instance_is_found_only_by_asking_for_that_state(network
     wider = [{"Name": "instance-state-name", "Values": ["shutting-down"]}]
     found = network.ec2.describe_instances(InstanceIds=[instance_id], Filters=wider)
     assert len(found["Reservations"]) == 1
+
+
+def test_a_stopped_instance_is_stopping_then_stopped_and_loses_its_public_address(
+    network: Network,
+):
+    instance_id = network.running()
+    address = network.public_ip(instance_id)
+    assert address
+    answer = network.ec2.stop_instances(InstanceIds=[instance_id])
+    assert answer["StoppingInstances"][0]["CurrentState"]["Name"] == "stopping"
+    assert answer["StoppingInstances"][0]["PreviousState"]["Name"] == "running"
+    assert network.state(instance_id) == "stopping"
+
+    time.sleep(STOPPING_S + MARGIN_S)
+    assert network.state(instance_id) == "stopped"
+    # AWS releases an auto-assigned public IPv4 address when the instance stops.
+    assert network.public_ip(instance_id) is None
+
+
+def test_a_started_instance_is_pending_then_running_with_a_new_public_address(network: Network):
+    instance_id = network.stopped()
+    answer = network.ec2.start_instances(InstanceIds=[instance_id])
+    assert answer["StartingInstances"][0]["PreviousState"]["Name"] == "stopped"
+    assert network.state(instance_id) == "pending"
+    assert network.public_ip(instance_id)
+
+    time.sleep(PENDING_S + MARGIN_S)
+    assert network.state(instance_id) == "running"
+
+
+def test_stopping_again_or_starting_a_running_instance_changes_nothing(network: Network):
+    instance_id = network.running()
+    network.ec2.start_instances(InstanceIds=[instance_id])
+    assert network.state(instance_id) == "running"
+    network.ec2.stop_instances(InstanceIds=[instance_id])
+    again = network.ec2.stop_instances(InstanceIds=[instance_id])
+    assert again["StoppingInstances"][0]["PreviousState"]["Name"] == "stopping"
+    assert network.state(instance_id) == "stopping"
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "verb"),
+    [("stop_instances", "pending", "stopped"), ("start_instances", "stopping", "started")],
+)
+def test_a_stop_or_start_the_state_does_not_allow_is_incorrect_instance_state(
+    network: Network, action: str, state: str, verb: str
+):
+    instance_id = network.launch() if state == "pending" else network.running()
+    if state == "stopping":
+        network.ec2.stop_instances(InstanceIds=[instance_id])
+    assert network.state(instance_id) == state
+    code, message, status = error_of(
+        lambda: getattr(network.ec2, action)(InstanceIds=[instance_id])
+    )
+    assert (code, status) == ("IncorrectInstanceState", 400)
+    assert message == f"The instance '{instance_id}' is not in a state from which it can be {verb}."
+
+
+def test_a_stopped_instance_keeps_its_network_in_use(network: Network):
+    network.stopped()
+    code, _, _ = error_of(lambda: network.ec2.delete_subnet(SubnetId=network.subnet))
+    assert code == "DependencyViolation"
 
 
 # ---------------------------------------------------------------- DependencyViolation
@@ -328,6 +413,7 @@ def test_the_realistic_mode_is_the_default_and_said_by_status(emulator: Emulator
     [
         ("EMBEDDED_PENDING_S", "soon", "is not a number"),
         ("EMBEDDED_SHUTTING_DOWN_S", "-1", "must be 0 or more"),
+        ("EMBEDDED_STOPPING_S", "later", "is not a number"),
         ("EMBEDDED_THROTTLE_SHARE", "2", "must be 0 to 1"),
         ("EMBEDDED_THROTTLE_SEED", "x", "must be a whole number"),
     ],
@@ -340,4 +426,5 @@ def test_a_bad_setting_is_refused_with_its_name(name: str, value: str, says: str
 def test_the_defaults_are_small():
     settings = realism.Settings.from_env({})
     assert settings.pending_s <= 1 and settings.shutting_down_s <= 5
+    assert settings.stopping_s <= 5
     assert 0 < settings.throttle_share <= 0.05

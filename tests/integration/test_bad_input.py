@@ -933,6 +933,26 @@ def test_teardown_refuses_a_wildcard_project_name_and_deletes_nothing(project, a
     )
 
 
+@pytest.mark.parametrize(
+    ("playbook", "extra_vars", "expected"),
+    [
+        ("stop.yml", None, "There is no stack to stop: no instance named taskstack-server"),
+        ("start.yml", None, "There is no stack to start: no instance named taskstack-server"),
+        (
+            "stop.yml",
+            {"aws_instance_nmae": "other-project-server"},
+            "aws_instance_nmae: not a setting of role aws_instance",
+        ),
+    ],
+    ids=["stop-without-a-stack", "start-without-a-stack", "stop-with-a-misspelt-setting"],
+)
+def test_pause_and_resume_refuse_without_the_projects_stack(
+    playbook, extra_vars, expected, account, state_dir
+):
+    """Beside another project's running instance, which neither playbook touches."""
+    account.refused(state_dir, expected, extra_vars, playbooks=(playbook,))
+
+
 def provision_beside_another_project(emulator: Emulator, runner: Runner) -> None:
     provisioned = runner.playbook("playbooks/preflight.yml", "playbooks/provision.yml")
     assert provisioned.returncode == 0, provisioned.output[-3000:]

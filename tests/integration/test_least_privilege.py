@@ -49,6 +49,9 @@ AFTER_DRIFT_ONLY = {
     "ec2:RevokeSecurityGroupEgress",
     "ec2:StartInstances",
 }
+# Actions only stop.yml calls (start.yml starts the instance with StartInstances, as a rerun
+# after drift does).
+PAUSE_ONLY = {"ec2:StopInstances"}
 # Called only through amazon.aws's module_utils, which the code check does not read
 # (ensure_ec2_tags with purge_tags).
 THROUGH_MODULE_UTILS = {"ec2:DeleteTags"}
@@ -173,7 +176,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
     policy = policy_actions(load_policy())
-    not_in_this_run = AFTER_DRIFT_ONLY
+    not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY
     assert used == policy - not_in_this_run, (
         f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
     )
@@ -213,11 +216,11 @@ def drift(ec2, project: str = "taskstack") -> None:
 
 
 @pytest.mark.slow
-def test_the_deployer_undoes_drift_with_the_project_scoped_rerun_actions(
+def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
     iam_emulator: Emulator, admin: Runner
 ) -> None:
-    """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY):
-    the policy grants them on the project's resources."""
+    """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY),
+    and so does stop.yml (PAUSE_ONLY): the policy grants them on the project's resources."""
     create_deployer(admin)
     deployer = deployer_runner(admin)
     built = deployer.playbook(*PROVISIONING)
@@ -233,6 +236,13 @@ def test_the_deployer_undoes_drift_with_the_project_scoped_rerun_actions(
     used = {d["action"] for d in seen}
     expected = {"ec2:StartInstances", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteTags"}
     assert expected <= used & AFTER_DRIFT_ONLY, sorted(used & AFTER_DRIFT_ONLY)
+
+    clear_decisions(iam_emulator)
+    paused = deployer.playbook("stop.yml")
+    assert paused.returncode == 0, paused.output[-3000:]
+    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
+    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
+    assert {d["action"] for d in seen} & PAUSE_ONLY == PAUSE_ONLY
     removed = deployer.playbook("teardown.yml")
     assert removed.returncode == 0, removed.output[-3000:]
 

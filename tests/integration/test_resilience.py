@@ -332,6 +332,73 @@ def test_data_survives_a_host_restart_and_an_engine_restart(stack: Stack):
     assert title in titles()
 
 
+def the_instance(stack: Stack) -> dict:
+    not_terminated = ["pending", "running", "stopping", "stopped"]
+    states = [{"Name": "instance-state-name", "Values": not_terminated}]
+    (reservation,) = stack.ec2.describe_instances(Filters=project_filter() + states)["Reservations"]
+    (instance,) = reservation["Instances"]
+    return instance
+
+
+def host_is_running() -> bool:
+    inspect = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Running}}", the_host()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return inspect.stdout.strip() == "true"
+
+
+def eventually(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
+def test_a_paused_stack_costs_its_disk_and_resumes_with_its_data(stack: Stack):
+    title = f"Kept across a pause {time.time_ns()}"
+    add_task(title)
+    address = the_instance(stack)["PublicIpAddress"]
+
+    rehearsed = stack.runner.playbook("stop.yml", "--check")
+    assert rehearsed.returncode == 0 and rehearsed.changed == 1, rehearsed.output[-3000:]
+    assert "Would stop:" in rehearsed.output
+    assert the_instance(stack)["State"]["Name"] == "running"
+
+    stopped = stack.runner.playbook("stop.yml")
+    assert stopped.returncode == 0 and stopped.changed == 1, stopped.output[-3000:]
+    instance = the_instance(stack)
+    assert instance["State"]["Name"] == "stopped"
+    assert "PublicIpAddress" not in instance  # released: no longer billed
+    # 10 GiB x 0.0928 USD of gp3 stopped; running, the summary's figure (test_provision).
+    folded = " ".join(stopped.output.split())
+    assert (
+        "about 0.93 USD per month while stopped (10 GiB gp3; an estimate), against about "
+        "13.19 USD running" in folded
+    ), folded[-2500:]
+    assert eventually(lambda: not host_is_running(), timeout_s=90), "the host still runs"
+    assert http_get(f"{API}/api/tasks")[0] == 0
+
+    again = stack.runner.playbook("stop.yml")
+    assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
+
+    started = stack.runner.playbook("start.yml")
+    assert started.returncode == 0, started.output[-3000:]
+    instance = the_instance(stack)
+    assert instance["State"]["Name"] == "running"
+    assert instance["PublicIpAddress"] != address
+    assert f"public IP {instance['PublicIpAddress']}" in started.output
+    assert f"Web page:  {WEB}/" in started.output
+    assert title in titles()
+
+    twice = stack.runner.playbook("start.yml")
+    assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
+
+
 def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
     run_and_kill(stack, "teardown.yml", instance_terminating(stack))
     assert count_project_resources(stack.ec2)["vpc"] == 1, "killed too late to show anything"
