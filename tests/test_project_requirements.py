@@ -25,6 +25,8 @@ YAML_PLACES = [
     "teardown.yml",
     "stop.yml",
     "start.yml",
+    "backup.yml",
+    "restore.yml",
     "playbooks",
     "roles",
     "inventory",

@@ -1,5 +1,6 @@
 """The whole site.yml on the embedded default with host containers: interrupted runs, secrets
-in verbose output, the hardened host, data across restarts, an interrupted teardown.
+in verbose output, the hardened host, data across restarts, a pause and a resume, backups and
+restores, an interrupted teardown.
 
 The tests share one emulator (with host containers, on ports of their own) and run in file
 order, each starting from what the one before left: that is the story of a user whose runs
@@ -8,6 +9,7 @@ die halfway, and it costs one full deploy instead of one per kill point.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -45,6 +47,8 @@ LIVE = ["pending", "running"]
 class Stack(harness.Stack):
     # Every output of a verbose run, searched for secrets at the end.
     verbose_outputs: list[str] = field(default_factory=list)
+    # The task list as last backed up, restored into the stack built again at the end.
+    backed_up_tasks: list[dict] = field(default_factory=list)
 
     @property
     def state_dir(self) -> Path:
@@ -375,16 +379,21 @@ def test_a_paused_stack_costs_its_disk_and_resumes_with_its_data(stack: Stack):
     assert instance["State"]["Name"] == "stopped"
     assert "PublicIpAddress" not in instance  # released: no longer billed
     # 10 GiB x 0.0928 USD of gp3 stopped; running, the summary's figure (test_provision).
-    folded = " ".join(stopped.output.split())
     assert (
         "about 0.93 USD per month while stopped (10 GiB gp3; an estimate), against about "
-        "13.19 USD running" in folded
-    ), folded[-2500:]
+        "13.19 USD running" in folded(stopped.output)
+    ), folded(stopped.output)[-2500:]
     assert eventually(lambda: not host_is_running(), timeout_s=90), "the host still runs"
     assert http_get(f"{API}/api/tasks")[0] == 0
 
     again = stack.runner.playbook("stop.yml")
     assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
+
+    # Its database cannot be backed up while it is stopped: teardown refuses, deletes nothing.
+    refused = stack.runner.playbook("teardown.yml")
+    assert refused.returncode != 0
+    assert "is stopped, so the app's database on it cannot be backed up" in refused.output
+    assert count_project_resources(stack.ec2) == ONE_OF_EACH
 
     started = stack.runner.playbook("start.yml")
     assert started.returncode == 0, started.output[-3000:]
@@ -399,12 +408,72 @@ def test_a_paused_stack_costs_its_disk_and_resumes_with_its_data(stack: Stack):
     assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
 
 
+def backups(stack: Stack) -> list[Path]:
+    return sorted((stack.state_dir / "backups" / "taskstack-eu-west-3").glob("taskstack-*.sql.gz"))
+
+
+def folded(output: str) -> str:
+    return " ".join(output.split())
+
+
+def test_a_backup_is_private_and_made_once_per_change_of_the_data(stack: Stack):
+    add_task(f"Backed up {time.time_ns()}")
+    first = stack.runner.playbook("backup.yml")
+    assert first.returncode == 0 and first.changed >= 1, first.output[-3000:]
+    (backup,) = backups(stack)
+    assert f"Backup: {backup} (" in folded(first.output)
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.parent.stat().st_mode) == 0o700
+    assert b"-- PostgreSQL database dump" in gzip.decompress(backup.read_bytes())
+
+    again = stack.runner.playbook("backup.yml")
+    assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
+    assert f"the database holds what {backup} holds: no new file" in folded(again.output)
+    assert backups(stack) == [backup]
+    stack.backed_up_tasks = wait_for_api()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "app_backup_restore_file='missing.sql.gz': no such backup"),
+        (b"\x1f\x8b\x08 not gzip at all", "is not a readable backup (gzip: "),
+        (gzip.compress(b"DROP TABLE tasks;\n"), "is not a readable backup (not a pg_dump script)"),
+        (
+            gzip.compress(b"-- PostgreSQL database dump\nDELETE FROM tasks;\nSELECT 1/0;\n"),
+            "stopped and was rolled back (ERROR:  division by zero)",
+        ),
+    ],
+    ids=["missing", "damaged", "not-a-dump", "fails-halfway"],
+)
+def test_a_bad_restore_is_refused_and_leaves_the_data_as_it_was(
+    stack: Stack, tmp_path: Path, content: bytes | None, says: str
+):
+    before = wait_for_api()
+    name = "missing.sql.gz"
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+        name = str(tmp_path / name)
+    refused = stack.runner.playbook("restore.yml", "-e", f"app_backup_restore_file={name}")
+    assert refused.returncode != 0
+    errors = [line for line in refused.output.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1 and says in errors[0], refused.output[-3000:]
+    assert wait_for_api() == before
+
+
+def test_restoring_the_backup_the_database_holds_changes_nothing(stack: Stack):
+    run = stack.runner.playbook("restore.yml")
+    assert run.returncode == 0 and run.changed == 0, run.output[-3000:]
+    assert "already holds what" in folded(run.output)
+
+
 def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
     run_and_kill(stack, "teardown.yml", instance_terminating(stack))
     assert count_project_resources(stack.ec2)["vpc"] == 1, "killed too late to show anything"
 
     teardown = stack.teardown()  # and the host container check, as `make destroy`
     assert teardown.returncode == 0, teardown.output[-3000:]
+    assert "No backup: the project has no running instance" in teardown.output
     assert count_project_resources(stack.ec2) == NOTHING
     assert host_containers() == []
 
@@ -421,9 +490,17 @@ def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(st
 
     again = stack.runner.playbook("site.yml")
     assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
-    folded = " ".join(again.output.split())
-    assert "are as the last converge left them" in folded
+    assert "are as the last converge left them" in folded(again.output)
     assert skipped_the_host(again)
+
+    # The backup taken before the teardowns, into the stack built again: the tasks are back.
+    assert stack.backed_up_tasks, "no backup was taken earlier in this file"
+    restored = stack.runner.playbook("restore.yml")
+    assert restored.returncode == 0 and restored.changed >= 1, restored.output[-3000:]
+    assert "Restored " in restored.output
+    assert wait_for_api() == stack.backed_up_tasks
+    twice = stack.runner.playbook("restore.yml")
+    assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
 
     teardown = stack.teardown()
     assert teardown.returncode == 0, teardown.output[-3000:]
