@@ -467,6 +467,20 @@ def test_restoring_the_backup_the_database_holds_changes_nothing(stack: Stack):
     assert "already holds what" in folded(run.output)
 
 
+def test_a_teardown_that_cannot_reach_the_running_host_deletes_nothing(stack: Stack):
+    before = wait_for_api()
+    # As when the operator's address changed since site.yml wrote the SSH rule: the port the
+    # host's SSH is reached on does not answer. Its data would go unseen: nothing is deleted.
+    refused = stack.runner.playbook("teardown.yml", "-e", "ansible_port=1")
+    assert refused.returncode != 0
+    errors = [line for line in refused.output.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1, refused.output[-3000:]
+    assert "runs but does not answer on 127.0.0.1 port 1 within 10 s" in folded(refused.output)
+    assert "run `ansible-playbook site.yml` to let it in again" in folded(refused.output)
+    assert count_project_resources(stack.ec2) == ONE_OF_EACH
+    assert wait_for_api() == before
+
+
 def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
     run_and_kill(stack, "teardown.yml", instance_terminating(stack))
     assert count_project_resources(stack.ec2)["vpc"] == 1, "killed too late to show anything"
