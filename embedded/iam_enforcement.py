@@ -25,6 +25,10 @@ therefore fail on it, or pass for the wrong reason. This wrapper keeps moto's au
   new resource, with ec2:CreateAction set to the create call
   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html);
 - DescribeBudgets is authorized on "budget/*", the budgets it could list, not on one name;
+- CloudWatch alarms (JSON body: AlarmName, AlarmNames, ResourceARN) and SNS topics (Name,
+  TopicArn, ResourceArn) by their ARNs, with cloudwatch:AlarmActions and the request's tags;
+  creating one with tags also needs its service's TagResource (the SAR, PutMetricAlarm and
+  CreateTopic);
 - policy variables (${aws:PrincipalTag/Project}) in Resource and condition values;
 - writes one JSON line per decision to EMBEDDED_IAM_LOG when set, so tests can compare the
   actions a run needs with a policy.
@@ -75,7 +79,7 @@ ADMIN_POLICY = {
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
 # Services whose IAM prefix differs from their signing name.
-IAM_PREFIX = {"tagging": "tag"}
+IAM_PREFIX = {"tagging": "tag", "monitoring": "cloudwatch"}
 # Budgets' API operations that the Service Authorization Reference does not list by name
 # need one of these two (Budgets' IAM documentation, "budgets:ViewBudget").
 BUDGETS_VIEW_PREFIXES = ("Describe", "List")
@@ -363,9 +367,103 @@ def touched_resources(
     return result
 
 
+# An alarm with an EC2 action (arn:aws:automate:<region>:ec2:recover, stop, reboot...): AWS
+# checks the caller's EC2 reads and the service-linked role CloudWatch acts through (CloudWatch
+# API reference, PutMetricAlarm: "Amazon EC2 permissions for some alarm operations").
+EC2_ACTION_ARN = re.compile(r"^arn:[\w-]+:automate:[\w-]+:ec2:\w+$")
+CLOUDWATCH_EVENTS_ROLE = (
+    "arn:aws:iam::{account}:role/aws-service-role/events.amazonaws.com/"
+    "AWSServiceRoleForCloudWatchEvents"
+)
+
+
+def ec2_alarm_action_decisions(
+    documents: list[dict[str, Any]], request: Request, context: dict[str, Value]
+) -> list[Decision]:
+    actions = json_request(request.body).get("AlarmActions") or []
+    if not any(EC2_ACTION_ARN.match(str(a)) for a in actions):
+        return []
+    decisions = []
+    for needed in ("ec2:DescribeInstanceStatus", "ec2:DescribeInstances"):
+        decisions += authorize(documents, needed, [], context)
+    role = Touched(
+        CLOUDWATCH_EVENTS_ROLE.format(account=request.account_id),
+        "role",
+        {"iam:awsservicename": "events.amazonaws.com"},
+    )
+    return decisions + authorize(documents, "iam:CreateServiceLinkedRole", [role], context)
+
+
+def json_request(body: bytes | str) -> dict[str, Any]:
+    try:
+        request = json.loads(body or "{}")
+    except ValueError:
+        return {}
+    return request if isinstance(request, dict) else {}
+
+
+def tag_list_keys(tags: Any) -> dict[str, Value]:
+    """aws:RequestTag/* and aws:TagKeys of a [{"Key": k, "Value": v}] list (JSON or query)."""
+    pairs = {str(t.get("Key")): str(t.get("Value", "")) for t in tags or [] if isinstance(t, dict)}
+    keys: dict[str, Value] = {f"aws:requesttag/{k.lower()}": v for k, v in pairs.items()}
+    if pairs:
+        keys["aws:tagkeys"] = sorted(pairs)
+    return keys
+
+
+def query_tags(data: dict[str, Any]) -> list[dict[str, str]]:
+    """Tags.member.N.Key/Value of a query-protocol request (SNS) as a list."""
+    tags = []
+    for name, value in sorted(data.items()):
+        if name.startswith("Tags.member.") and name.endswith(".Key"):
+            tags.append({"Key": first(value), "Value": first(data.get(name[:-3] + "Value", ""))})
+    return tags
+
+
+def alarm_resources(action: str, body: bytes | str, region: str, account_id: str) -> list[Touched]:
+    """CloudWatch authorizes on alarm:<name>, each name of the request (alarm:* for none)."""
+    request = json_request(body)
+    names = list(request.get("AlarmNames") or [])
+    if request.get("AlarmName"):
+        names.append(request["AlarmName"])
+    arn_name = str(request.get("ResourceARN") or "").partition(":alarm:")[2]
+    names += [arn_name] if arn_name else []
+    keys = tag_list_keys(request.get("Tags"))
+    if action == "cloudwatch:PutMetricAlarm":
+        keys["cloudwatch:alarmactions"] = [str(a) for a in request.get("AlarmActions") or []]
+    allowed = sar_resource_types(action)
+    carried = (
+        allowed.get("alarm", (False, frozenset()))[1] | allowed.get("", (False, frozenset()))[1]
+    )
+    kept = {k: v for k, v in keys.items() if carries(carried, k)}
+    return [
+        Touched(resource_arn("cloudwatch", "alarm", name, region, account_id), "alarm", kept)
+        for name in names or ["*"]
+    ]
+
+
+def topic_resources(
+    action: str, data: dict[str, Any], region: str, account_id: str
+) -> list[Touched]:
+    """SNS authorizes on the topic's ARN: Name (CreateTopic), TopicArn or ResourceArn."""
+    arn = first(data.get("TopicArn") or data.get("ResourceArn") or "")
+    if not arn and data.get("Name"):
+        arn = resource_arn("sns", "topic", first(data["Name"]), region, account_id)
+    allowed = sar_resource_types(action)
+    carried = (
+        allowed.get("topic", (False, frozenset()))[1] | allowed.get("", (False, frozenset()))[1]
+    )
+    values = tag_list_keys(query_tags(data))
+    for parameter in ("Protocol", "Endpoint"):
+        if data.get(parameter):
+            values[f"sns:{parameter.lower()}"] = first(data[parameter])
+    keys = {k: v for k, v in values.items() if carries(carried, k)}
+    return [Touched(arn or resource_arn("sns", "topic", "*", region, account_id), "topic", keys)]
+
+
 def budget_resources(operation: str, body: bytes | str, account_id: str) -> list[Touched]:
     """Budgets authorizes on budget/<name>; DescribeBudgets lists them all: budget/*."""
-    request = budget_request(body)
+    request = json_request(body)
     # CreateBudget names it in Budget, UpdateBudget in NewBudget, the other calls at the top.
     nested = request.get("Budget") or request.get("NewBudget") or {}
     # The tag calls name the budget by its ARN: arn:aws:budgets::<account>:budget/<name>.
@@ -567,6 +665,10 @@ def decide(
     service = action.split(":", 1)[0]
     if service == "budgets":
         resources = budget_resources(request.operation, request.body, request.account_id)
+    elif service == "cloudwatch" and any(sar_resource_types(action)):
+        resources = alarm_resources(action, request.body, request.region, request.account_id)
+    elif service == "sns" and any(sar_resource_types(action)):
+        resources = topic_resources(action, request.data, request.region, request.account_id)
     else:
         resources = touched_resources(action, request.data, request.region, request.account_id)
     decisions = authorize(documents, action, resources, context)
@@ -577,19 +679,19 @@ def decide(
             decisions += authorize(documents, "ec2:CreateTags", extra, context)
     # The SAR: "Creating a budget with tags also requires the 'budgets:TagResource' permission".
     tags_a_new_budget = request.operation == "CreateBudget" and bool(
-        budget_request(request.body).get("ResourceTags")
+        json_request(request.body).get("ResourceTags")
     )
     if tags_a_new_budget and all(d.allowed for d in decisions):
         decisions += authorize(documents, "budgets:TagResource", resources, context)
+    if action == "cloudwatch:PutMetricAlarm" and all(d.allowed for d in decisions):
+        decisions += ec2_alarm_action_decisions(documents, request, context)
+    # The SAR: PutMetricAlarm and CreateTopic with tags need cloudwatch/sns:TagResource too.
+    tags_on_create = {"cloudwatch:PutMetricAlarm", "sns:CreateTopic"}
+    if action in tags_on_create and all(d.allowed for d in decisions):
+        tagged = [r for r in resources if "aws:tagkeys" in r.keys]
+        tagger = f"{service}:TagResource"
+        decisions += authorize(documents, tagger, tagged, context) if tagged else []
     return decisions
-
-
-def budget_request(body: bytes | str) -> dict[str, Any]:
-    try:
-        request = json.loads(body or "{}")
-    except ValueError:
-        return {}
-    return request if isinstance(request, dict) else {}
 
 
 # ---------------------------------------------------------------- moto's request hook

@@ -56,8 +56,13 @@ PARTITION_HOME_REGION = {
 BUDGETS_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1"}
 
 # Throttling codes that amazon.aws's AWSRetry does not already retry (Budgets says
-# ThrottlingException, some JSON APIs say RequestThrottledException).
-EXTRA_THROTTLING_CODES = ["ThrottlingException", "RequestThrottledException", "SlowDown"]
+# ThrottlingException, some JSON APIs say RequestThrottledException, SNS says Throttled).
+EXTRA_THROTTLING_CODES = [
+    "ThrottlingException",
+    "RequestThrottledException",
+    "SlowDown",
+    "Throttled",
+]
 
 ACCESS_DENIED_CODES = {
     "AccessDenied",
@@ -219,6 +224,15 @@ def budgets_client(module: AnsibleAWSModule):
     """The Budgets client: a global API, so its region is fixed whatever ``region`` says."""
     partition = partition_of_region(module.region)
     return aws_client(module, "budgets", region=BUDGETS_REGION.get(partition, "us-east-1"))
+
+
+def account_id_of(module: AnsibleAWSModule) -> str:
+    """The module's account_id option when it has one, else the account of the credentials."""
+    if module.params.get("account_id"):
+        return module.params["account_id"]
+    sts = aws_client(module, "sts", region=home_region(module))
+    with aws_errors(module, "find the account id", "sts:GetCallerIdentity"):
+        return answer_member(sts.get_caller_identity(aws_retry=True), "Account")
 
 
 def paginate(client, operation: str, **kwargs: Any) -> dict[str, Any]:

@@ -214,12 +214,11 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    account_id_of,
     answer_member,
-    aws_client,
     aws_errors,
     budgets_client,
     error_code,
-    home_region,
     paginate,
     partition_of_region,
 )
@@ -505,14 +504,6 @@ class Budgets:
                 Subscriber={"SubscriptionType": "EMAIL", "Address": email},
                 aws_retry=True,
             )
-
-
-def account_id_of(module: AnsibleAWSModule) -> str:
-    if module.params["account_id"]:
-        return module.params["account_id"]
-    sts = aws_client(module, "sts", region=home_region(module))
-    with aws_errors(module, "find the account id", "sts:GetCallerIdentity"):
-        return answer_member(sts.get_caller_identity(aws_retry=True), "Account")
 
 
 # ---------------------------------------------------------------- state=present

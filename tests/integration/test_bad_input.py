@@ -138,6 +138,24 @@ BAD_INPUTS = [
         "the monthly limit must be greater than 0 USD",
     ),
     (
+        "alarm-cpu-threshold-over-100",
+        {"aws_alarms_cpu_threshold_percent": 150},
+        {},
+        "aws_alarms_cpu_threshold_percent=150: the CPU alarm fires above this average percentage",
+    ),
+    (
+        "alarm-window-of-no-period",
+        {"aws_alarms_cpu_evaluation_periods": 0},
+        {},
+        "a whole number from 1 to 288 (one day)",
+    ),
+    (
+        "alarm-tags-without-the-project",
+        {"aws_alarms_tags": {"Team": "web"}},
+        {},
+        "aws_alarms_tags must hold Project=taskstack",
+    ),
+    (
         "malformed-e-mail",
         None,
         {"BUDGET_ALERT_EMAIL": "not-an-address"},
@@ -544,9 +562,13 @@ def account_snapshot(emulator: Emulator) -> dict[str, list]:
     """Every resource the project could touch, with what identifies and describes it."""
     ec2 = emulator.client("ec2")
     budgets = emulator.client("budgets", region="us-east-1")
+    cloudwatch, sns = emulator.client("cloudwatch"), emulator.client("sns")
 
     def tags(item: dict) -> list:
         return sorted((t["Key"], t["Value"]) for t in item.get("Tags", []))
+
+    def alarm_tags(alarm: dict) -> list:
+        return tags(cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]))
 
     instances = [
         (i["InstanceId"], i["State"]["Name"], i["InstanceType"], tags(i))
@@ -580,6 +602,14 @@ def account_snapshot(emulator: Emulator) -> dict[str, list]:
         "budgets": sorted(
             (b["BudgetName"], str(b["BudgetLimit"]))
             for b in budgets.describe_budgets(AccountId="123456789012").get("Budgets", [])
+        ),
+        "alarms": sorted(
+            (a["AlarmName"], str(a.get("AlarmActions")), a.get("Threshold"), alarm_tags(a))
+            for a in cloudwatch.describe_alarms()["MetricAlarms"]
+        ),
+        "topics": sorted(
+            (t["TopicArn"], tags(sns.list_tags_for_resource(ResourceArn=t["TopicArn"])))
+            for t in sns.list_topics()["Topics"]
         ),
     }
 
@@ -784,6 +814,23 @@ def budget_of_another_project(emulator: Emulator) -> None:
     create_budget(emulator, "taskstack-monthly-cost", OTHER_PROJECT)
 
 
+def untagged_alarm(emulator: Emulator) -> None:
+    emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName="taskstack-cpu-high",
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=50.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
+def alarm_topic_of_another_project(emulator: Emulator) -> None:
+    emulator.client("sns").create_topic(Name="taskstack-alarms", Tags=OTHER_PROJECT)
+
+
 NOT_OURS = [
     # (id, what the account holds, extra vars, what the error line must say)
     (
@@ -822,6 +869,20 @@ NOT_OURS = [
         untagged_budget,
         {},
         "A budget named taskstack-monthly-cost already exists without the tag Project=taskstack",
+    ),
+    (
+        "alarm-of-our-name-without-our-tags",
+        untagged_alarm,
+        {},
+        "taskstack-cpu-high already exists in the region without the tag Project=taskstack",
+    ),
+    (
+        "alarm-topic-of-another-project",
+        alarm_topic_of_another_project,
+        {},
+        "taskstack-alarms already exists in the region without the tag Project=taskstack: it is "
+        "not this project's. Set aws_alarms_topic_name, aws_alarms_status_check_name or "
+        "aws_alarms_cpu_name to another name, or aws_alarms_adopt=true",
     ),
     (
         "budget-of-our-name-of-another-project",

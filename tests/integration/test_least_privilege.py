@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import ansible_collections.amazon.aws as amazon_aws
+import ansible_collections.community.aws as community_aws
 import pytest
 from botocore import xform_name
 from harness import REPO_ROOT, Emulator, Runner
@@ -37,6 +38,8 @@ from stack_testing import NOTHING, PROVISIONING, count_project_resources, playbo
 
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
 GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
+# Regional services: their changes are bound to the deployer's region.
+REGIONAL_PREFIXES = ("ec2:", "cloudwatch:", "sns:")
 # Actions only a rerun after drift calls (a stopped instance, a tag removed from
 # project_extra_tags, changed egress rules or routes, IMDS options changed by hand): the plain
 # run below does not make them. Each one is scoped to the project's tags like the others.
@@ -52,9 +55,14 @@ AFTER_DRIFT_ONLY = {
 # Actions only stop.yml calls (start.yml starts the instance with StartInstances, as a rerun
 # after drift does).
 PAUSE_ONLY = {"ec2:StopInstances"}
+# Called only when an alarm address is removed: its confirmed subscription goes.
+ADDRESS_CHANGE_ONLY = {"sns:Unsubscribe"}
 # Called only through amazon.aws's module_utils, which the code check does not read
 # (ensure_ec2_tags with purge_tags).
 THROUGH_MODULE_UTILS = {"ec2:DeleteTags"}
+# Checked by AWS on the caller's behalf, never called: CloudWatch asks for it when an alarm has
+# an EC2 action (the emulator models that check: embedded/iam_enforcement.py).
+ON_THE_CALLERS_BEHALF = {"iam:CreateServiceLinkedRole"}
 # IAM actions whose name is not an API operation: the operations that need them.
 OPERATIONS_OF = {
     "budgets:ModifyBudget": ("create_budget", "update_budget", "delete_budget"),
@@ -85,7 +93,7 @@ def test_policy_is_a_valid_iam_document() -> None:
             continue  # a Deny only narrows what the Allows grant
         if any(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions):
             assert "Condition" not in statement, f"{statement['Sid']}: reads take no condition"
-        elif all(a.startswith("ec2:") for a in actions):
+        elif all(a.startswith(REGIONAL_PREFIXES) for a in actions):
             assert conditions.get("aws:RequestedRegion") == "${aws:PrincipalTag/DeployRegion}"
         else:
             assert all(a.startswith(GLOBAL_PREFIXES) for a in actions), statement["Sid"]
@@ -94,14 +102,19 @@ def test_policy_is_a_valid_iam_document() -> None:
 
 def deployer_code() -> str:
     """The source of the AWS calls site.yml and teardown.yml can make as the deployer: the
-    amazon.aws modules the roles use, the inventory plugin, the project's own modules."""
+    amazon.aws and community.aws modules the roles use (with community.aws's SNS helpers), the
+    inventory plugin, the project's own modules."""
     collection = Path(next(iter(amazon_aws.__path__))) / "plugins"
-    used = set()
-    for tasks in (REPO_ROOT / "roles").glob("*/tasks/*.yml"):
-        if tasks.parts[-3] != DEPLOYER_ROLE:
-            used |= set(re.findall(r"amazon\.aws\.(\w+):", tasks.read_text()))
-    assert used, "no amazon.aws module found in roles/*/tasks"
-    files = [collection / "modules" / f"{name}.py" for name in used]
+    community = Path(next(iter(community_aws.__path__))) / "plugins"
+    files = []
+    for plugins, name in ((collection, "amazon"), (community, "community")):
+        used = set()
+        for tasks in (REPO_ROOT / "roles").glob("*/tasks/*.yml"):
+            if tasks.parts[-3] != DEPLOYER_ROLE:
+                used |= set(re.findall(rf"{name}\.aws\.(\w+):", tasks.read_text()))
+        assert used, f"no {name}.aws module found in roles/*/tasks"
+        files += [plugins / "modules" / f"{module}.py" for module in used]
+    files.append(community / "module_utils" / "sns.py")
     # Not amazon.aws's module_utils: they wrap nearly every EC2 call, used or not.
     files.append(collection / "inventory" / "aws_ec2.py")
     files += [*(REPO_ROOT / "plugins").glob("**/*.py")]
@@ -112,7 +125,9 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
     """A cheap guard against actions nobody calls (the slow test below checks the run)."""
     code = deployer_code()
     unused = []
-    for action in sorted(policy_actions(load_policy()) - THROUGH_MODULE_UTILS):
+    for action in sorted(
+        policy_actions(load_policy()) - THROUGH_MODULE_UTILS - ON_THE_CALLERS_BEHALF
+    ):
         operation = action.split(":")[1]
         names = OPERATIONS_OF.get(action, (xform_name(operation), operation))
         if not any(re.search(rf"\b{name}\b", code) for name in names):
@@ -176,7 +191,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
     policy = policy_actions(load_policy())
-    not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY
+    not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY | ADDRESS_CHANGE_ONLY
     assert used == policy - not_in_this_run, (
         f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
     )
@@ -220,7 +235,8 @@ def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
     iam_emulator: Emulator, admin: Runner
 ) -> None:
     """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY),
-    and so does stop.yml (PAUSE_ONLY): the policy grants them on the project's resources."""
+    as do a new alarm address (ADDRESS_CHANGE_ONLY) and stop.yml (PAUSE_ONLY): the policy
+    grants them on the project's resources."""
     create_deployer(admin)
     deployer = deployer_runner(admin)
     built = deployer.playbook(*PROVISIONING)
@@ -228,7 +244,9 @@ def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
     drift(iam_emulator.client("ec2"))
     clear_decisions(iam_emulator)
 
-    rerun = deployer.playbook("playbooks/provision.yml")
+    # And the alarms now go to another address: the first one's subscription goes.
+    moved = '{"aws_budget_emails": ["new-ops@example.com"]}'
+    rerun = deployer.playbook("playbooks/provision.yml", "-e", moved)
 
     assert rerun.returncode == 0, rerun.output[-3000:]
     seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
@@ -236,6 +254,7 @@ def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
     used = {d["action"] for d in seen}
     expected = {"ec2:StartInstances", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteTags"}
     assert expected <= used & AFTER_DRIFT_ONLY, sorted(used & AFTER_DRIFT_ONLY)
+    assert used & ADDRESS_CHANGE_ONLY == ADDRESS_CHANGE_ONLY, sorted(used)
 
     clear_decisions(iam_emulator)
     paused = deployer.playbook("stop.yml")

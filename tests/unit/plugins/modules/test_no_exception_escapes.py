@@ -45,6 +45,13 @@ from botocore.exceptions import (
 )
 
 BUDGET = "taskstack-monthly"
+ALARM, TOPIC = "taskstack-cpu-high", "taskstack-alarms"
+MONITORING_ARGS = {
+    "alarms": [ALARM],
+    "topics": [TOPIC],
+    "tags": TAGS,
+    "owner_tags": {"Project": "taskstack"},
+}
 OLD_EMAIL, NEW_EMAIL = "old@example.com", "new@example.com"
 
 # ---------------------------------------------------------------- typical runs
@@ -78,6 +85,23 @@ def budget_setup(tags: dict[str, str] | None = None) -> Callable[[], None]:
         assert result.get("failed") is not True, result.get("msg")
 
     return setup
+
+
+def monitoring_setup() -> None:
+    """The project's CPU alarm and alarm topic, each lacking the Environment tag."""
+    owner = [{"Key": "Project", "Value": "taskstack"}]
+    boto3.client("cloudwatch", region_name=REGION).put_metric_alarm(
+        AlarmName=ALARM,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=300,
+        EvaluationPeriods=3,
+        Threshold=80.0,
+        ComparisonOperator="GreaterThanThreshold",
+        Tags=owner,
+    )
+    boto3.client("sns", region_name=REGION).create_topic(Name=TOPIC, Tags=owner)
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,21 @@ SCENARIOS = [
         ("DescribeBudget", "DescribeBudgets", "DescribeNotificationsForBudget"),
         setup=budget_setup(),
     ),
+    Scenario(
+        "monitoring_tags",
+        "monitoring_tags",
+        MONITORING_ARGS,
+        (
+            "GetCallerIdentity",
+            "DescribeAlarms",
+            "ListTagsForResource",
+            "GetTopicAttributes",
+            "ListTagsForResource",
+            "TagResource",
+            "TagResource",
+        ),
+        setup=monitoring_setup,
+    ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
@@ -256,6 +295,8 @@ SERVICE_CODES = {
     "sts": ("AccessDenied", "Throttling", "NoSuchEntity"),
     "iam": ("AccessDenied", "Throttling", "NoSuchEntity"),
     "budgets": ("AccessDeniedException", "ThrottlingException", "NotFoundException"),
+    "cloudwatch": ("AccessDenied", "Throttling", "ResourceNotFound"),
+    "sns": ("AuthorizationError", "Throttled", "NotFound"),
     "resourcegroupstaggingapi": (
         "AccessDeniedException",
         "ThrottlingException",
@@ -424,6 +465,7 @@ MODULE_ARGS = {
     "tagged_resources_info": {"tags": TAGS},
     "tag_compliance": COMPLIANCE_RULES,
     "budget_alert": {"name": BUDGET, "emails": [NEW_EMAIL]},
+    "monitoring_tags": MONITORING_ARGS,
 }
 
 
