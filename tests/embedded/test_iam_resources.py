@@ -181,6 +181,101 @@ def test_the_tag_calls_are_authorized_on_the_budget_their_arn_names() -> None:
     assert not allowed("budgets:TagResource", body=tag("finance-monthly"))
 
 
+# ---------------------------------------------------------------- CloudWatch alarms, SNS
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{DEFAULT_ACCOUNT_ID}:taskstack-alarms"
+RECOVER = f"arn:aws:automate:{REGION}:ec2:recover"
+
+
+def alarm(name: str = "taskstack-cpu-high", actions: list[str] | None = None, **extra) -> str:
+    """PutMetricAlarm's JSON body as amazon.aws.cloudwatch_metric_alarm sends it."""
+    body = {"AlarmName": name, "MetricName": "CPUUtilization", "Namespace": "AWS/EC2"}
+    return json.dumps(body | {"AlarmActions": [TOPIC_ARN] if actions is None else actions} | extra)
+
+
+def test_the_deployer_changes_only_its_projects_alarms() -> None:
+    assert allowed("cloudwatch:PutMetricAlarm", body=alarm())
+    assert not allowed("cloudwatch:PutMetricAlarm", body=alarm("billing-cpu-high"))
+    assert allowed("cloudwatch:DeleteAlarms", body=json.dumps({"AlarmNames": ["taskstack-x"]}))
+    theirs = json.dumps({"AlarmNames": ["taskstack-cpu-high", "billing-cpu-high"]})
+    assert not allowed("cloudwatch:DeleteAlarms", body=theirs)
+    arn = f"arn:aws:cloudwatch:{REGION}:{DEFAULT_ACCOUNT_ID}:alarm:"
+    tags = [{"Key": "Project", "Value": PROJECT}]
+    assert allowed(
+        "cloudwatch:TagResource",
+        body=json.dumps({"ResourceARN": arn + "taskstack-x", "Tags": tags}),
+    )
+    assert not allowed(
+        "cloudwatch:TagResource", body=json.dumps({"ResourceARN": arn + "b", "Tags": tags})
+    )
+
+
+@pytest.mark.parametrize(
+    ("actions", "expected"),
+    [
+        ([RECOVER, TOPIC_ARN], True),
+        ([], True),
+        ([f"arn:aws:automate:{REGION}:ec2:terminate"], False),
+        ([f"arn:aws:sns:{REGION}:{DEFAULT_ACCOUNT_ID}:billing-alarms"], False),
+    ],
+    ids=["recover-and-notify", "no-action", "terminate", "another-topic"],
+)
+def test_an_alarm_may_only_recover_the_instance_or_notify_the_project(
+    actions: list[str], expected: bool
+) -> None:
+    """cloudwatch:AlarmActions: no alarm that terminates or stops instances, or that tells
+    another topic."""
+    assert allowed("cloudwatch:PutMetricAlarm", body=alarm(actions=actions)) is expected
+
+
+def test_an_alarm_with_an_ec2_action_needs_the_callers_ec2_reads_and_cloudwatchs_role() -> None:
+    """CloudWatch's API reference (PutMetricAlarm): EC2 permissions for alarms with EC2
+    actions, and iam:CreateServiceLinkedRole for AWSServiceRoleForCloudWatchEvents."""
+    alarms_only = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "cloudwatch:PutMetricAlarm", "Resource": "*"}],
+    }
+    assert allowed("cloudwatch:PutMetricAlarm", body=alarm(), policy=alarms_only)
+    assert not allowed(
+        "cloudwatch:PutMetricAlarm", body=alarm(actions=[RECOVER]), policy=alarms_only
+    )
+    assert allowed("cloudwatch:PutMetricAlarm", body=alarm(actions=[RECOVER]))
+
+
+def test_creating_an_alarm_or_a_topic_with_tags_also_needs_tag_resource() -> None:
+    tags = [{"Key": "Project", "Value": PROJECT}]
+    put_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricAlarm", "sns:CreateTopic"],
+                "Resource": "*",
+            }
+        ],
+    }
+    assert not allowed("cloudwatch:PutMetricAlarm", body=alarm(Tags=tags), policy=put_only)
+    assert allowed("cloudwatch:PutMetricAlarm", body=alarm(Tags=tags))
+    create = query(
+        Name="taskstack-alarms", Tags_member_1_Key="Project", Tags_member_1_Value=PROJECT
+    )
+    assert allowed("sns:CreateTopic", create, policy=put_only) is False
+    assert allowed("sns:CreateTopic", create)
+    assert allowed("sns:CreateTopic", query(Name="taskstack-alarms"), policy=put_only)
+
+
+def test_the_deployer_changes_only_its_projects_topic_and_subscribes_only_e_mail() -> None:
+    assert not allowed("sns:CreateTopic", query(Name="billing-alarms"))
+    assert allowed("sns:DeleteTopic", query(TopicArn=TOPIC_ARN))
+    assert not allowed("sns:DeleteTopic", query(TopicArn=TOPIC_ARN.replace("taskstack", "billing")))
+    mail = query(TopicArn=TOPIC_ARN, Protocol="email", Endpoint="ops@example.com")
+    assert allowed("sns:Subscribe", mail)
+    hook = query(TopicArn=TOPIC_ARN, Protocol="https", Endpoint="https://example.com/hook")
+    assert not allowed("sns:Subscribe", hook)
+    # No resource type in the SAR: bound to the deployer's region only.
+    assert allowed("sns:Unsubscribe", query(SubscriptionArn=TOPIC_ARN + ":1234"))
+
+
 # ---------------------------------------------------------------- RunInstances
 
 

@@ -55,8 +55,6 @@ AFTER_DRIFT_ONLY = {
 # Actions only stop.yml calls (start.yml starts the instance with StartInstances, as a rerun
 # after drift does).
 PAUSE_ONLY = {"ec2:StopInstances"}
-# Called only when an alarm address is removed: its confirmed subscription goes.
-ADDRESS_CHANGE_ONLY = {"sns:Unsubscribe"}
 # Called only through amazon.aws's module_utils, which the code check does not read
 # (ensure_ec2_tags with purge_tags).
 THROUGH_MODULE_UTILS = {"ec2:DeleteTags"}
@@ -191,7 +189,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
     policy = policy_actions(load_policy())
-    not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY | ADDRESS_CHANGE_ONLY
+    not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY
     assert used == policy - not_in_this_run, (
         f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
     )
@@ -235,8 +233,8 @@ def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
     iam_emulator: Emulator, admin: Runner
 ) -> None:
     """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY),
-    as do a new alarm address (ADDRESS_CHANGE_ONLY) and stop.yml (PAUSE_ONLY): the policy
-    grants them on the project's resources."""
+    and so does stop.yml (PAUSE_ONLY): the policy grants them on the project's resources. A
+    new alarm address unsubscribes the old one."""
     create_deployer(admin)
     deployer = deployer_runner(admin)
     built = deployer.playbook(*PROVISIONING)
@@ -254,7 +252,7 @@ def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
     used = {d["action"] for d in seen}
     expected = {"ec2:StartInstances", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteTags"}
     assert expected <= used & AFTER_DRIFT_ONLY, sorted(used & AFTER_DRIFT_ONLY)
-    assert used & ADDRESS_CHANGE_ONLY == ADDRESS_CHANGE_ONLY, sorted(used)
+    assert "sns:Unsubscribe" in used, sorted(used)  # the old address's subscription
 
     clear_decisions(iam_emulator)
     paused = deployer.playbook("stop.yml")
@@ -277,8 +275,9 @@ NEGATIVE_CASES = {
     "teardown-vpc": ("ec2:DeleteVpc", {}, (*PROVISIONING, TEARDOWN), "ec2:DeleteVpc"),
     # Nothing taken away: the stack is asked for outside the deployer's region or project.
     "other-region": (None, {"AWS_REGION": "eu-west-1"}, PROVISIONING, "ec2:CreateVpc"),
-    # The budget comes first (preflight), and its name is outside budget/<project>-*.
-    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "budgets:ModifyBudget"),
+    # Preflight's look for an alarm topic of the project's name comes first, and that name is
+    # outside sns:...:<project>-*.
+    "other-project": (None, {"PROJECT_NAME": "other"}, PROVISIONING, "sns:GetTopicAttributes"),
 }
 
 

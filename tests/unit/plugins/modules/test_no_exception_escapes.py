@@ -45,7 +45,8 @@ from botocore.exceptions import (
 )
 
 BUDGET = "taskstack-monthly"
-ALARM, TOPIC = "taskstack-cpu-high", "taskstack-alarms"
+ALARM = "taskstack-cpu-high"
+TOPIC = "taskstack-alarms"
 MONITORING_ARGS = {
     "alarms": [ALARM],
     "topics": [TOPIC],
