@@ -301,6 +301,9 @@ def test_the_summary_costs_the_instance_type_that_runs(provisioned, ec2, instanc
         ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "t3.micro"})
     assert run.returncode == 0, run.output[-3000:]
     assert cost_line in run.output, run.output[-2500:]
+    # Whatever the type, stopped it costs its 10 GiB of gp3 (x 0.0928 USD).
+    said = " ".join(run.output.split())
+    assert "Paused: about 0.93 USD per month while stopped (the disk only)" in said, said[-2500:]
 
 
 # ---------------------------------------------------------------- zone and CPU credits

@@ -467,6 +467,14 @@ def test_restoring_the_backup_the_database_holds_changes_nothing(stack: Stack):
     assert "already holds what" in folded(run.output)
 
 
+def test_a_teardown_rehearsal_names_the_backup_and_deletes_nothing(stack: Stack):
+    rehearsed = stack.runner.playbook("teardown.yml", "--check")
+    assert rehearsed.returncode == 0, rehearsed.output[-3000:]
+    folder = stack.state_dir / "backups" / "taskstack-eu-west-3"
+    assert f"would be backed up to {folder}" in folded(rehearsed.output)
+    assert count_project_resources(stack.ec2) == ONE_OF_EACH
+
+
 def test_a_teardown_that_cannot_reach_the_running_host_deletes_nothing(stack: Stack):
     before = wait_for_api()
     # As when the operator's address changed since site.yml wrote the SSH rule: the port the

@@ -5,8 +5,8 @@
 # path (os.getcwd() resolves the clone's collections/ symlink back to the clone), so it runs on
 # a copy: `ansible-galaxy collection build` (galaxy.yml's build_ignore leaves out what only a
 # clone needs) installed into a temporary folder. ansible-test finds other collections in the
-# same collection root: amazon.aws (module_utils, documentation fragments) comes from the
-# `ansible` package in .venv, linked there, since Galaxy cannot be reached.
+# same collection root: amazon.aws (module_utils, documentation fragments) and community.aws
+# come from the `ansible` package in .venv, linked there, since Galaxy cannot be reached.
 #
 # Usage: tests/tools/ansible-test.sh [sanity|units]...   (both by default)
 # Each ansible-test run makes its own virtual environments (--venv, no Docker here) and caches
@@ -42,6 +42,9 @@ ANSIBLE_COLLECTIONS_PATH=$work/collections "$bin/ansible-galaxy" collection inst
   --offline -p "$work/collections" "$work"/taskstack-aws-*.tar.gz >/dev/null
 bundled=$("$python" -c 'import ansible_collections.amazon.aws as c, os; print(os.path.dirname(c.__path__[0]))')
 ln -s "$bundled" "$root/amazon"
+# community.aws (meta/runtime.yml's action group extends its group) from the same package.
+mkdir -p "$root/community"
+ln -s "$(dirname "$bundled")/community/aws" "$root/community/aws"
 
 cd "$root/taskstack/aws"
 for command in "${commands[@]}"; do
