@@ -43,6 +43,17 @@ options:
     type: list
     elements: path
     default: []
+  include_monitoring:
+    description:
+      - Also digest the CloudWatch alarms and SNS topics that carry all of O(tags), found
+        through the Resource Groups Tagging API. For each alarm, its configuration (not its
+        state) and tags count; for each topic, its tags and subscriptions (protocol and address,
+        not whether they are confirmed). An alarm deleted or changed by hand then reads as a
+        change.
+      - AWS may take a moment to list a resource just tagged there; a digest recorded right
+        after the alarms were made can miss them, and the next run then converges once more.
+    type: bool
+    default: false
   exclude:
     description:
       - Names of files and folders under O(sources) that do not count (shell patterns, matched
@@ -56,7 +67,8 @@ notes:
   - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeVpcAttribute), C(ec2:DescribeSubnets),
     C(ec2:DescribeRouteTables), C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups),
     C(ec2:DescribeInstances), C(ec2:DescribeVolumes), C(ec2:DescribeNetworkInterfaces),
-    C(ec2:DescribeKeyPairs)."
+    C(ec2:DescribeKeyPairs); with O(include_monitoring=true), C(tag:GetResources),
+    C(cloudwatch:DescribeAlarms) and C(sns:ListSubscriptionsByTopic)."
   - Supports check mode (it changes nothing anyway).
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -95,7 +107,8 @@ settings_digest:
   type: str
   sample: 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
 resource_count:
-  description: How many resources carry all of O(tags), for each EC2 resource type read.
+  description: How many resources carry all of O(tags), for each EC2 resource type read (and
+    C(cloudwatch:alarm) and C(sns) with O(include_monitoring=true)).
   returned: always
   type: dict
   sample: {vpc: 1, subnet: 1, route-table: 1, internet-gateway: 1, security-group: 1, instance: 1,
@@ -122,8 +135,11 @@ from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import
     ec2_tagged,
 )
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
+    answer_member,
     aws_client,
     aws_errors,
+    boto3_tags_to_dict,
+    paginate,
 )
 
 try:
@@ -153,6 +169,18 @@ DEFAULT_EXCLUDE = [
     ".env",
     ".state",
 ]
+# An alarm's state changes with the metric, and its timestamps with it: not its configuration.
+ALARM_STATE_FIELDS = (
+    "StateValue",
+    "StateReason",
+    "StateReasonData",
+    "StateUpdatedTimestamp",
+    "StateTransitionedTimestamp",
+    "EvaluationState",
+)
+MONITORING_TYPES = ["cloudwatch:alarm", "sns"]
+# DescribeAlarms takes at most 100 names at a time.
+ALARM_NAMES_PER_CALL = 100
 VPC_ATTRIBUTES = {
     "enableDnsSupport": "EnableDnsSupport",
     "enableDnsHostnames": "EnableDnsHostnames",
@@ -240,12 +268,67 @@ def sha256_of(value: Any) -> str:
     return hashlib.sha256(canonical(value).encode()).hexdigest()
 
 
+def tagged_monitoring(module: AnsibleAWSModule, tags: dict[str, str]) -> dict[str, dict]:
+    """ARN -> tags of the alarms and topics carrying all of ``tags``."""
+    tagging = aws_client(module, "resourcegroupstaggingapi")
+    filters = [{"Key": key, "Values": [value]} for key, value in tags.items()]
+    with aws_errors(module, "list the tagged alarms and topics", "tag:GetResources"):
+        found = paginate(
+            tagging, "get_resources", TagFilters=filters, ResourceTypeFilters=MONITORING_TYPES
+        )
+    return {
+        m["ResourceARN"]: boto3_tags_to_dict(m.get("Tags"))
+        for m in answer_member(found, "ResourceTagMappingList")
+    }
+
+
+def alarm_states(module: AnsibleAWSModule, names: list[str]) -> list[dict[str, Any]]:
+    cloudwatch = aws_client(module, "cloudwatch")
+    alarms = []
+    for start in range(0, len(names), ALARM_NAMES_PER_CALL):
+        with aws_errors(module, "read the alarms", "cloudwatch:DescribeAlarms"):
+            answer = cloudwatch.describe_alarms(
+                AlarmNames=names[start : start + ALARM_NAMES_PER_CALL], aws_retry=True
+            )
+        alarms += answer_member(answer, "MetricAlarms")
+    return [{k: v for k, v in a.items() if k not in ALARM_STATE_FIELDS} for a in alarms]
+
+
+def topic_subscriptions(module: AnsibleAWSModule, sns, arn: str) -> list[list[str]]:
+    with aws_errors(module, f"read the subscriptions of {arn}", "sns:ListSubscriptionsByTopic"):
+        answer = paginate(sns, "list_subscriptions_by_topic", TopicArn=arn)
+    found = answer_member(answer, "Subscriptions")
+    return sorted([s.get("Protocol", ""), s.get("Endpoint", "")] for s in found)
+
+
+def monitoring_state(module: AnsibleAWSModule, tags: dict[str, str]) -> list[dict[str, Any]]:
+    tagged = tagged_monitoring(module, tags)
+    alarm_arns = {arn.partition(":alarm:")[2]: arn for arn in tagged if ":alarm:" in arn}
+    state: list[dict[str, Any]] = [
+        {
+            "type": "cloudwatch:alarm",
+            "state": normalized(alarm),
+            "tags": tagged.get(alarm["AlarmArn"], {}),
+        }
+        for alarm in (alarm_states(module, sorted(alarm_arns)) if alarm_arns else [])
+    ]
+    topics = [arn for arn in tagged if arn.split(":")[2] == "sns"]
+    sns = aws_client(module, "sns") if topics else None
+    for arn in topics:
+        subscriptions = topic_subscriptions(module, sns, arn)
+        state.append(
+            {"type": "sns", "arn": arn, "tags": tagged[arn], "subscriptions": subscriptions}
+        )
+    return state
+
+
 def main() -> None:
     module = AnsibleAWSModule(
         argument_spec=dict(
             tags=dict(type="dict", required=True),
             inputs_digest=dict(type="str", default="", no_log=False),
             sources=dict(type="list", elements="path", default=[]),
+            include_monitoring=dict(type="bool", default=False),
             exclude=dict(type="list", elements="str", default=DEFAULT_EXCLUDE),
         ),
         supports_check_mode=True,
@@ -256,6 +339,10 @@ def main() -> None:
         module.fail_json(msg="tags is empty: give the tags that mark the stack's resources")
     ec2 = aws_client(module, "ec2")
     resources = live_state(module, ec2, tags)
+    kinds = list(KINDS)
+    if module.params["include_monitoring"]:
+        resources = sorted(resources + monitoring_state(module, tags), key=canonical)
+        kinds += MONITORING_TYPES
     settings = {
         "inputs": module.params["inputs_digest"],
         "sources": source_digests(module.params["sources"], module.params["exclude"]),
@@ -267,7 +354,7 @@ def main() -> None:
         changed=False,
         digest=sha256_of({"resources": resources, "settings": settings_digest}),
         settings_digest=settings_digest,
-        resource_count={kind: counts.get(kind, 0) for kind in KINDS},
+        resource_count={kind: counts.get(kind, 0) for kind in kinds},
         region=ec2.meta.region_name,
     )
 

@@ -87,6 +87,12 @@ def test_the_alarms_watch_the_instance_and_teardown_removes_them(
     said = f"Alarms: status check (EC2 recovers the host) and sustained CPU, by e-mail to {email}"
     assert said in " ".join(site.output.split())
 
+    # Deleted by hand: the next run's digest (roles/stack_state) sees it, and it comes back.
+    fresh_emulator.client("cloudwatch").delete_alarms(AlarmNames=[CPU])
+    restored = run_playbook("playbooks/provision.yml")
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert sorted(alarms(fresh_emulator)) == [CPU, STATUS]
+
     # A new threshold and address: the alarm changes in place, the old address goes.
     changed = run_playbook(
         "playbooks/provision.yml",

@@ -153,3 +153,74 @@ def test_caches_and_env_files_under_the_sources_do_not_count(stack: Stack, tmp_p
     (app / "__pycache__").mkdir()
     (app / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"pyc")
     assert digest(sources=[str(app)])["digest"] == before
+
+
+# ---------------------------------------------------------------- alarms and their topic
+
+
+@pytest.fixture
+def monitoring(stack: Stack):
+    """The project's CPU alarm and alarm topic, tagged like the stack, one e-mail subscriber;
+    another project's alarm beside them."""
+    import boto3
+
+    tags = [{"Key": key, "Value": value} for key, value in TAGS.items()]
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-3")
+    sns = boto3.client("sns", region_name="eu-west-3")
+    topic = sns.create_topic(Name="taskstack-alarms", Tags=tags)["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+
+    def put_alarm(name: str, threshold: float = 80.0, alarm_tags: list | None = None) -> None:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/EC2",
+            MetricName="CPUUtilization",
+            Dimensions=[{"Name": "InstanceId", "Value": stack.instance}],
+            Statistic="Average",
+            Period=300,
+            EvaluationPeriods=3,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[topic],
+            Tags=tags if alarm_tags is None else alarm_tags,
+        )
+
+    put_alarm("taskstack-cpu-high")
+    put_alarm("billing-cpu-high", alarm_tags=[{"Key": "Project", "Value": "billing"}])
+    return cloudwatch, sns, topic, put_alarm
+
+
+def test_the_alarms_and_topic_count_only_when_asked(monitoring):
+    without = digest()
+    counted = digest(include_monitoring=True)
+    assert "cloudwatch:alarm" not in without["resource_count"]
+    assert counted["resource_count"]["cloudwatch:alarm"] == 1  # not billing's
+    assert counted["resource_count"]["sns"] == 1
+    assert counted["digest"] != without["digest"]
+    assert digest(include_monitoring=True)["digest"] == counted["digest"]
+
+
+def test_an_alarm_changed_or_deleted_by_hand_changes_the_digest(monitoring):
+    cloudwatch, _sns, _topic, put_alarm = monitoring
+    before = digest(include_monitoring=True)["digest"]
+    put_alarm("taskstack-cpu-high", threshold=95.0)
+    changed = digest(include_monitoring=True)["digest"]
+    assert changed != before
+    cloudwatch.delete_alarms(AlarmNames=["taskstack-cpu-high"])
+    assert digest(include_monitoring=True)["digest"] not in (before, changed)
+
+
+def test_an_alarm_going_off_does_not_change_the_digest(monitoring):
+    cloudwatch, _sns, _topic, _put = monitoring
+    before = digest(include_monitoring=True)["digest"]
+    cloudwatch.set_alarm_state(
+        AlarmName="taskstack-cpu-high", StateValue="ALARM", StateReason="test: CPU high"
+    )
+    assert digest(include_monitoring=True)["digest"] == before
+
+
+def test_a_new_subscriber_changes_the_digest(monitoring):
+    _cloudwatch, sns, topic, _put = monitoring
+    before = digest(include_monitoring=True)["digest"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="someone@example.org")
+    assert digest(include_monitoring=True)["digest"] != before
