@@ -322,6 +322,44 @@ CASES: list[Case] = [
     ),
     ("no-e-mail", {"aws_budget_emails": []}, "give at least one valid e-mail address"),
     ("several-e-mails", {"aws_budget_emails": ["a@example.com", "b.c@example.org"]}, None),
+    # aws_alarms
+    (
+        "alarm-cpu-threshold-100",
+        {"aws_alarms_cpu_threshold_percent": 100},
+        "aws_alarms_cpu_threshold_percent=100: the CPU alarm fires above this average",
+    ),
+    (
+        "alarm-cpu-threshold-true",
+        {"aws_alarms_cpu_threshold_percent": True},
+        "must be greater than 0 and below 100",
+    ),
+    ("alarm-cpu-threshold-decimal", {"aws_alarms_cpu_threshold_percent": 62.5}, None),
+    (
+        "alarm-window-too-long",
+        {"aws_alarms_cpu_evaluation_periods": 289},
+        "aws_alarms_cpu_evaluation_periods=289: the number of 5-minute periods",
+    ),
+    ("alarm-window-one-period", {"aws_alarms_cpu_evaluation_periods": 1}, None),
+    (
+        "alarm-addresses-in-one-string",
+        {"aws_alarms_emails": "ops@example.com"},
+        "give a list of one or more e-mail addresses",
+    ),
+    (
+        "alarm-address-malformed",
+        {"aws_alarms_emails": ["ops@example"]},
+        "give a list of one or more e-mail addresses",
+    ),
+    (
+        "alarm-topic-name-with-a-dot",
+        {"aws_alarms_topic_name": "taskstack.alarms"},
+        "a topic name is 1-256 letters, digits, - or _",
+    ),
+    (
+        "alarms-of-one-name",
+        {"aws_alarms_status_check_name": "x", "aws_alarms_cpu_name": "x"},
+        "the two alarms need different names",
+    ),
     # app_deploy
     (
         "app-folder-without-compose-file",
