@@ -101,6 +101,11 @@ def log_file(state_dir: Path) -> Path:
     return state_dir / "moto.log"
 
 
+def outbox_file(state_dir: Path) -> Path:
+    """The e-mails the emulator's SNS topics would have sent (embedded/alarms.py)."""
+    return state_dir / "outbox.jsonl"
+
+
 def read_pid(state_dir: Path) -> int | None:
     try:
         return int(pid_file(state_dir).read_text().strip())
@@ -290,6 +295,7 @@ def start(
     # The emulator must never inherit an endpoint pointing at itself or real credentials.
     env.pop("AWS_ENDPOINT_URL", None)
     env["MOTO_PORT"] = str(port)
+    env["EMBEDDED_OUTBOX"] = str(outbox_file(state_dir))
     hosts_file(state_dir).unlink(missing_ok=True)
     iam_file(state_dir).unlink(missing_ok=True)
     realism_file(state_dir).unlink(missing_ok=True)

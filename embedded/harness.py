@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emulator
@@ -197,6 +198,13 @@ class Emulator:
         except emulator.EmulatorError:
             return False
         return True
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """The e-mails sent so far, oldest first (embedded/alarms.py)."""
+        path = emulator.outbox_file(self.state_dir)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
 
     def client(self, service: str, region: str = PROJECT_REGION):
         import boto3  # only the callers that look at AWS resources need it

@@ -13,6 +13,10 @@ way AWS documents them (embedded/realism.py, docs/emulator.md): instances pendin
 shutting-down for a while, interfaces released on termination, DependencyViolation while
 something still uses what is deleted, a share of EC2 calls throttled.
 
+Always: a CloudWatch alarm that changes state publishes its notification to the SNS topics
+among its actions, and each e-mail subscriber gets a JSON line in EMBEDDED_OUTBOX=<file>, when
+set (embedded/alarms.py).
+
 With EMBEDDED_REQUEST_LOG=<file>, every AWS API request is appended to that file as one JSON
 line {"time", "service", "action"} (bench/ counts the calls of each phase from it).
 
@@ -34,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import alarms
 import budgets
 import hosts
 import realism
@@ -195,6 +200,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     realistic, moto_args = wants_realism(sys.argv[1:])
     budgets.install()
+    outbox = os.environ.get("EMBEDDED_OUTBOX", "")
+    alarms.install(Path(outbox) if outbox else None)
     if os.environ.get("EMBEDDED_HOSTS", "").lower() == "true":
         install_host_hooks()
         logging.getLogger("embedded").info("instances become host containers")

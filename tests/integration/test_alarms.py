@@ -87,6 +87,24 @@ def test_the_alarms_watch_the_instance_and_teardown_removes_them(
     said = f"Alarms: status check (EC2 recovers the host) and sustained CPU, by e-mail to {email}"
     assert said in " ".join(site.output.split())
 
+    # The host fails (AWS's own way to try an alarm: SetAlarmState): the budget's inbox hears.
+    sent = len(fresh_emulator.outbox())
+    fresh_emulator.client("cloudwatch").set_alarm_state(
+        AlarmName=STATUS, StateValue="ALARM", StateReason="test: the host failed its check"
+    )
+    (mail,) = fresh_emulator.outbox()[sent:]
+    assert mail["to"] == email and mail["topic"] == TOPIC_ARN
+    assert mail["subject"] == f'ALARM: "{STATUS}" in Europe (Paris)'
+    body = json.loads(mail["body"])
+    assert (body["NewStateValue"], body["OldStateValue"]) == ("ALARM", "INSUFFICIENT_DATA")
+    assert body["Trigger"]["MetricName"] == "StatusCheckFailed_System"
+    assert body["Trigger"]["Dimensions"] == [{"name": "InstanceId", "value": instance}]
+    # Back to OK: the alarms have no OK action, so no e-mail.
+    fresh_emulator.client("cloudwatch").set_alarm_state(
+        AlarmName=STATUS, StateValue="OK", StateReason="test: recovered"
+    )
+    assert len(fresh_emulator.outbox()) == sent + 1
+
     # Deleted by hand: the next run's digest (roles/stack_state) sees it, and it comes back.
     fresh_emulator.client("cloudwatch").delete_alarms(AlarmNames=[CPU])
     restored = run_playbook("playbooks/provision.yml")
