@@ -159,3 +159,27 @@ def test_teardown_keeps_an_alarm_of_our_name_that_is_not_ours(
     assert f"kept the CloudWatch alarm {CPU}: it is not tagged Project=taskstack" in " ".join(
         teardown.output.split()
     )
+
+
+def test_the_leftovers_audit_names_a_project_alarm_teardown_does_not_know(
+    run_playbook, fresh_emulator: Emulator
+):
+    """An alarm added by hand with the project's tags is not deleted (teardown deletes only
+    the names it made) but the audit that ends teardown names it: nothing is left unseen."""
+    fresh_emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName=f"{PROJECT}-disk-full",
+        Namespace="CWAgent",
+        MetricName="disk_used_percent",
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=90.0,
+        ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": key, "Value": value} for key, value in TAGS.items()],
+    )
+    teardown = run_playbook("teardown.yml")
+    assert teardown.returncode != 0
+    assert (
+        f"1 resource(s) still tagged Project=taskstack in eu-west-3: cloudwatch:alarm "
+        f"{PROJECT}-disk-full" in " ".join(teardown.output.split())
+    ), teardown.output[-3000:]
