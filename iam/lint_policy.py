@@ -17,7 +17,7 @@ import yaml
 from parliament import analyze_policy_string
 
 HERE = Path(__file__).resolve().parent
-POLICIES = ("deployer-policy.json", "deployer-policy-kms.json")
+POLICIES = ("deployer-policy.json", "deployer-policy-alarms.json", "deployer-policy-kms.json")
 ACCEPTED = HERE / "parliament-accepted.yml"
 
 Finding = tuple[str, str, str]  # file, issue, statement Sid

@@ -33,7 +33,12 @@ DEPLOYER_TAGS: dict[str, iam.Value] = {
     "aws:principaltag/project": PROJECT,
     "aws:principaltag/deployregion": REGION,
 }
-POLICY = json.loads((ROOT / "iam" / "deployer-policy.json").read_text())
+POLICIES = [
+    json.loads((ROOT / "iam" / n).read_text())
+    for n in ("deployer-policy.json", "deployer-policy-alarms.json")
+]
+# The deployer's two managed policies, as one document.
+POLICY = dict(POLICIES[0], Statement=POLICIES[0]["Statement"] + POLICIES[1]["Statement"])
 
 
 @pytest.fixture(scope="module")
@@ -521,3 +526,36 @@ def test_an_operator_the_emulator_does_not_know_never_helps_the_request() -> Non
     context: dict[str, iam.Value] = {"ec2:volumesize": "8"}
     assert not iam.statement_applies(allow, "ec2:RunInstances", "*", context)
     assert iam.statement_applies(deny, "ec2:RunInstances", "*", context)
+
+
+# ---------------------------------------------------------------- IAM's quotas
+
+
+def policy_of_size(chars: int) -> str:
+    """A valid policy document of exactly ``chars`` characters without white space."""
+    base = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::"}],
+    }
+    padding = chars - len(json.dumps(base, separators=(",", ":")))
+    base["Statement"][0]["Resource"] = "arn:aws:s3:::" + "x" * padding
+    return json.dumps(base, indent=2)
+
+
+def test_a_managed_policy_above_iams_quota_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """6,144 characters without white space (IAM and AWS STS quotas); moto accepts any size."""
+    from botocore.exceptions import ClientError
+    from moto.iam.models import IAMBackend
+
+    for name in ("create_policy", "create_policy_version"):
+        monkeypatch.setattr(IAMBackend, name, getattr(IAMBackend, name))  # put back after
+    iam.install_policy_quota()
+    with mock_aws():
+        client = boto3.client("iam", region_name="us-east-1")
+        arn = client.create_policy(PolicyName="fits", PolicyDocument=policy_of_size(6144))[
+            "Policy"
+        ]["Arn"]
+        with pytest.raises(ClientError, match="Cannot exceed quota for PolicySize: 6144"):
+            client.create_policy(PolicyName="too-large", PolicyDocument=policy_of_size(6145))
+        with pytest.raises(ClientError, match="LimitExceeded"):
+            client.create_policy_version(PolicyArn=arn, PolicyDocument=policy_of_size(6145))

@@ -11,6 +11,8 @@ from typing import Any
 from harness import REPO_ROOT, Emulator, PlaybookRun, Runner
 
 POLICY_FILE = REPO_ROOT / "iam" / "deployer-policy.json"
+# The deployer's other managed policy (roles/aws_deployer_iam: aws_deployer_iam_extra_policy_files).
+ALARMS_POLICY_FILE = REPO_ROOT / "iam" / "deployer-policy-alarms.json"
 DEPLOYER_PLAYBOOK = "playbooks/deployer_iam.yml"
 DEPLOYER_ROLE = "aws_deployer_iam"
 DEPLOYER = "taskstack-deployer"
@@ -25,6 +27,12 @@ DENIED = (
 
 def load_policy(path: Path = POLICY_FILE) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def deployer_policies() -> dict[str, Any]:
+    """Every statement the deployer gets by default, its two documents as one."""
+    main, alarms = load_policy(), load_policy(ALARMS_POLICY_FILE)
+    return dict(main, Statement=main["Statement"] + alarms["Statement"])
 
 
 def as_list(value: str | list[str]) -> list[str]:

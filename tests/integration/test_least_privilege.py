@@ -28,6 +28,7 @@ from iam_testing import (
     credentials_file,
     decisions,
     denied_actions,
+    deployer_policies,
     deployer_principal,
     deployer_runner,
     load_policy,
@@ -72,7 +73,7 @@ OPERATIONS_OF = {
 
 
 def test_policy_is_a_valid_iam_document() -> None:
-    policy = load_policy()
+    policy = deployer_policies()
     assert policy["Version"] == "2012-10-17"  # policy variables need this version
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids)), sids
@@ -96,6 +97,16 @@ def test_policy_is_a_valid_iam_document() -> None:
         else:
             assert all(a.startswith(GLOBAL_PREFIXES) for a in actions), statement["Sid"]
             assert "aws:RequestedRegion" not in conditions, statement["Sid"]
+
+
+@pytest.mark.parametrize(
+    "name", ["deployer-policy.json", "deployer-policy-alarms.json", "deployer-policy-kms.json"]
+)
+def test_each_policy_document_fits_iams_quota_for_a_managed_policy(name: str) -> None:
+    """6,144 characters, white space not counted (IAM and AWS STS quotas): moto accepts more,
+    AWS answers CreatePolicy with LimitExceeded."""
+    text = (REPO_ROOT / "iam" / name).read_text()
+    assert len(re.sub(r"\s", "", text)) <= 6144
 
 
 def deployer_code() -> str:
@@ -124,7 +135,7 @@ def test_every_action_of_the_policy_is_called_by_the_code_that_runs() -> None:
     code = deployer_code()
     unused = []
     for action in sorted(
-        policy_actions(load_policy()) - THROUGH_MODULE_UTILS - ON_THE_CALLERS_BEHALF
+        policy_actions(deployer_policies()) - THROUGH_MODULE_UTILS - ON_THE_CALLERS_BEHALF
     ):
         operation = action.split(":")[1]
         names = OPERATIONS_OF.get(action, (xform_name(operation), operation))
@@ -188,7 +199,7 @@ def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
     seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
     assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
     used = {d["action"] for d in seen} - ALWAYS_ALLOWED
-    policy = policy_actions(load_policy())
+    policy = policy_actions(deployer_policies())
     not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY
     assert used == policy - not_in_this_run, (
         f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"

@@ -26,6 +26,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NOT_A_POLICY = HERE / "not_a_policy.json"
+# 6,145 characters without white space: one more than IAM's quota for a managed policy.
+TOO_LARGE_POLICY = HERE / "too_large_policy.json"
 
 Case = tuple[str, dict[str, Any], str | None]
 
@@ -428,6 +430,11 @@ DEPLOYER_CASES: list[Case] = [
         "deployer-policy-file-not-a-policy",
         {"aws_deployer_iam_policy_file": str(NOT_A_POLICY)},
         f"{NOT_A_POLICY} is not an IAM policy document",
+    ),
+    (
+        "deployer-policy-file-above-iams-quota",
+        {"aws_deployer_iam_extra_policy_files": [str(TOO_LARGE_POLICY)]},
+        f"{TOO_LARGE_POLICY} has 6145 characters without white space, above IAM's 6144",
     ),
 ]
 
