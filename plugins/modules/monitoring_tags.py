@@ -108,6 +108,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.cloudwatch_alarms import (
+    describe_alarms,
+)
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     account_id_of,
     answer_member,
@@ -119,9 +122,6 @@ from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     partition_of_region,
 )
 
-# DescribeAlarms takes at most 100 names at a time.
-ALARM_NAMES_PER_CALL = 100
-
 
 @dataclass
 class Found:
@@ -132,21 +132,6 @@ class Found:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def alarm_arns(module: AnsibleAWSModule, cloudwatch, names: list[str]) -> dict[str, str]:
-    """The ARN of each alarm of these names that exists."""
-    arns: dict[str, str] = {}
-    for start in range(0, len(names), ALARM_NAMES_PER_CALL):
-        batch = names[start : start + ALARM_NAMES_PER_CALL]
-        with aws_errors(module, "look up the alarms", "cloudwatch:DescribeAlarms"):
-            answer = cloudwatch.describe_alarms(
-                AlarmNames=batch, AlarmTypes=["MetricAlarm", "CompositeAlarm"], aws_retry=True
-            )
-        metric = answer_member(answer, "MetricAlarms")
-        for alarm in metric + answer.get("CompositeAlarms", []):
-            arns[alarm["AlarmName"]] = alarm["AlarmArn"]
-    return arns
-
-
 def arn(service: str, where: tuple[str, str, str], resource: str) -> str:
     """arn:<partition>:<service>:<region>:<account>:<resource>, ``where`` giving the first three."""
     partition, region, account = where
@@ -154,7 +139,8 @@ def arn(service: str, where: tuple[str, str, str], resource: str) -> str:
 
 
 def find_alarms(module: AnsibleAWSModule, cloudwatch, names: list[str], where) -> list[Found]:
-    arns = alarm_arns(module, cloudwatch, names) if names else {}
+    found_alarms = describe_alarms(module, cloudwatch, names) if names else []
+    arns = {alarm["AlarmName"]: alarm["AlarmArn"] for alarm in found_alarms}
     found = []
     for name in names:
         if name not in arns:

@@ -129,6 +129,9 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.cloudwatch_alarms import (
+    describe_alarms,
+)
 from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import (
     KINDS,
     Resource,
@@ -179,8 +182,6 @@ ALARM_STATE_FIELDS = (
     "EvaluationState",
 )
 MONITORING_TYPES = ["cloudwatch:alarm", "sns"]
-# DescribeAlarms takes at most 100 names at a time.
-ALARM_NAMES_PER_CALL = 100
 VPC_ATTRIBUTES = {
     "enableDnsSupport": "EnableDnsSupport",
     "enableDnsHostnames": "EnableDnsHostnames",
@@ -283,14 +284,7 @@ def tagged_monitoring(module: AnsibleAWSModule, tags: dict[str, str]) -> dict[st
 
 
 def alarm_states(module: AnsibleAWSModule, names: list[str]) -> list[dict[str, Any]]:
-    cloudwatch = aws_client(module, "cloudwatch")
-    alarms = []
-    for start in range(0, len(names), ALARM_NAMES_PER_CALL):
-        with aws_errors(module, "read the alarms", "cloudwatch:DescribeAlarms"):
-            answer = cloudwatch.describe_alarms(
-                AlarmNames=names[start : start + ALARM_NAMES_PER_CALL], aws_retry=True
-            )
-        alarms += answer_member(answer, "MetricAlarms")
+    alarms = describe_alarms(module, aws_client(module, "cloudwatch"), names)
     return [{k: v for k, v in a.items() if k not in ALARM_STATE_FIELDS} for a in alarms]
 
 

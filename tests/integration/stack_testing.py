@@ -83,3 +83,18 @@ def provision_once(emulator: Emulator, state_dir: Path) -> SharedStack:
     run = runner.playbook(*PROVISIONING)
     assert run.returncode == 0, run.output[-3000:]
     return SharedStack(emulator, runner, run)
+
+
+def put_alarm_by_hand(emulator: Emulator, name: str, tags: dict[str, str] | None = None) -> None:
+    """An alarm someone made in the console (a CPU one, threshold 50), with ``tags``."""
+    emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=50.0,
+        ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
+    )

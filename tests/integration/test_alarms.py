@@ -8,7 +8,7 @@ import json
 
 import pytest
 from harness import Emulator
-from stack_testing import PROJECT, PROVISIONING, REGION, TEST_SETTINGS
+from stack_testing import PROJECT, PROVISIONING, REGION, TEST_SETTINGS, put_alarm_by_hand
 
 pytestmark = pytest.mark.slow
 
@@ -141,18 +141,7 @@ def test_the_alarms_watch_the_instance_and_teardown_removes_them(
 def test_teardown_keeps_an_alarm_of_our_name_that_is_not_ours(
     run_playbook, fresh_emulator: Emulator
 ):
-    cloudwatch = fresh_emulator.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName=CPU,
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Period=300,
-        EvaluationPeriods=1,
-        Threshold=50.0,
-        ComparisonOperator="GreaterThanThreshold",
-        Tags=[{"Key": "Project", "Value": "billing"}],
-    )
+    put_alarm_by_hand(fresh_emulator, CPU, {"Project": "billing"})
     teardown = run_playbook("teardown.yml")
     assert teardown.returncode == 0, teardown.output[-3000:]
     assert sorted(alarms(fresh_emulator)) == [CPU]
@@ -166,17 +155,7 @@ def test_the_leftovers_audit_names_a_project_alarm_teardown_does_not_know(
 ):
     """An alarm added by hand with the project's tags is not deleted (teardown deletes only
     the names it made) but the audit that ends teardown names it: nothing is left unseen."""
-    fresh_emulator.client("cloudwatch").put_metric_alarm(
-        AlarmName=f"{PROJECT}-disk-full",
-        Namespace="CWAgent",
-        MetricName="disk_used_percent",
-        Statistic="Maximum",
-        Period=300,
-        EvaluationPeriods=1,
-        Threshold=90.0,
-        ComparisonOperator="GreaterThanThreshold",
-        Tags=[{"Key": key, "Value": value} for key, value in TAGS.items()],
-    )
+    put_alarm_by_hand(fresh_emulator, f"{PROJECT}-disk-full", TAGS)
     teardown = run_playbook("teardown.yml")
     assert teardown.returncode != 0
     assert (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import REPO_ROOT, Emulator, Runner, free_port
-from stack_testing import playbook_env_for
+from stack_testing import playbook_env_for, put_alarm_by_hand
 
 pytestmark = pytest.mark.slow
 
@@ -815,16 +815,7 @@ def budget_of_another_project(emulator: Emulator) -> None:
 
 
 def untagged_alarm(emulator: Emulator) -> None:
-    emulator.client("cloudwatch").put_metric_alarm(
-        AlarmName="taskstack-cpu-high",
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Period=300,
-        EvaluationPeriods=1,
-        Threshold=50.0,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    put_alarm_by_hand(emulator, "taskstack-cpu-high")
 
 
 def alarm_topic_of_another_project(emulator: Emulator) -> None:

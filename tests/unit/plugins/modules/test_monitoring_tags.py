@@ -10,6 +10,7 @@ from ansible_collections.taskstack.aws.tests.unit.module_runner import (
     REGION,
     run_module,
 )
+from ansible_collections.taskstack.aws.tests.unit.monitoring import put_cpu_alarm
 
 OWNER = {"Project": "taskstack"}
 TAGS = {"Project": "taskstack", "Environment": "dev", "ManagedBy": "ansible"}
@@ -30,17 +31,7 @@ def sns(aws):
 
 
 def put_alarm(cloudwatch, name: str = ALARM, tags: dict[str, str] | None = None) -> None:
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Period=300,
-        EvaluationPeriods=3,
-        Threshold=80.0,
-        ComparisonOperator="GreaterThanThreshold",
-        **({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}),
-    )
+    put_cpu_alarm(name, tags)
 
 
 def tags_of_alarm(cloudwatch, arn: str = ALARM_ARN) -> dict[str, str]:

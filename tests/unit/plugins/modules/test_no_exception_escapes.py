@@ -34,6 +34,7 @@ from ansible_collections.taskstack.aws.tests.unit.module_runner import (
     REGION,
     run_module,
 )
+from ansible_collections.taskstack.aws.tests.unit.monitoring import put_cpu_alarm, tag_list
 from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -90,19 +91,9 @@ def budget_setup(tags: dict[str, str] | None = None) -> Callable[[], None]:
 
 def monitoring_setup() -> None:
     """The project's CPU alarm and alarm topic, each lacking the Environment tag."""
-    owner = [{"Key": "Project", "Value": "taskstack"}]
-    boto3.client("cloudwatch", region_name=REGION).put_metric_alarm(
-        AlarmName=ALARM,
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Period=300,
-        EvaluationPeriods=3,
-        Threshold=80.0,
-        ComparisonOperator="GreaterThanThreshold",
-        Tags=owner,
-    )
-    boto3.client("sns", region_name=REGION).create_topic(Name=TOPIC, Tags=owner)
+    owner = {"Project": "taskstack"}
+    put_cpu_alarm(ALARM, owner)
+    boto3.client("sns", region_name=REGION).create_topic(Name=TOPIC, Tags=tag_list(owner))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from ansible_collections.taskstack.aws.tests.unit.ec2_stack import TAGS, Stack, tag_specs
 from ansible_collections.taskstack.aws.tests.unit.module_runner import run_module
+from ansible_collections.taskstack.aws.tests.unit.monitoring import put_cpu_alarm, tag_list
 
 
 def digest(check_mode: bool = False, **args) -> dict:
@@ -164,29 +165,22 @@ def monitoring(stack: Stack):
     another project's alarm beside them."""
     import boto3
 
-    tags = [{"Key": key, "Value": value} for key, value in TAGS.items()]
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-3")
     sns = boto3.client("sns", region_name="eu-west-3")
-    topic = sns.create_topic(Name="taskstack-alarms", Tags=tags)["TopicArn"]
+    topic = sns.create_topic(Name="taskstack-alarms", Tags=tag_list(TAGS))["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
 
-    def put_alarm(name: str, threshold: float = 80.0, alarm_tags: list | None = None) -> None:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/EC2",
-            MetricName="CPUUtilization",
-            Dimensions=[{"Name": "InstanceId", "Value": stack.instance}],
-            Statistic="Average",
-            Period=300,
-            EvaluationPeriods=3,
+    def put_alarm(name: str, threshold: float = 80.0, alarm_tags: dict | None = None) -> None:
+        put_cpu_alarm(
+            name,
+            TAGS if alarm_tags is None else alarm_tags,
             Threshold=threshold,
-            ComparisonOperator="GreaterThanThreshold",
+            Dimensions=[{"Name": "InstanceId", "Value": stack.instance}],
             AlarmActions=[topic],
-            Tags=tags if alarm_tags is None else alarm_tags,
         )
 
     put_alarm("taskstack-cpu-high")
-    put_alarm("billing-cpu-high", alarm_tags=[{"Key": "Project", "Value": "billing"}])
+    put_alarm("billing-cpu-high", alarm_tags={"Project": "billing"})
     return cloudwatch, sns, topic, put_alarm
 
 
