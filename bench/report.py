@@ -89,7 +89,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| rerun running every role (`-e stack_state_enabled=false`) | "
             f"{spread(f['rerun_full_s'])}, changed {spread(f['rerun_full_changed'], '', 0)} |"
         )
-    lines += strategy_rows(f)
+    lines += strategy_rows(f) + user_data_rows(f)
     lines.append(f"| `teardown.yml` | {spread(f['teardown_s'])} |")
     for kind in ("converge", "rerun", "teardown"):
         total = f["aws_calls"][kind]["total"]
@@ -116,6 +116,22 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "AWS calls per phase (read / mutating, median):", ""]
     lines += calls_table(f["aws_calls"])
     return "\n".join(lines) + "\n"
+
+
+def user_data_rows(f: dict[str, Any]) -> list[str]:
+    """The first converge with the host prepared by user data (aws_instance_bootstrap)."""
+    if "first_converge_user_data_s" not in f:
+        return []
+    rows = [
+        "| first converge, host prepared by user data | "
+        f"{spread(f['first_converge_user_data_s'])} |",
+        f"| … zero to HTTP 200 on both ports, user data | "
+        f"{spread(f['first_converge_user_data_to_http_200_s'])} |",
+    ]
+    for phase in ordered(f.get("first_converge_user_data_phase_s", {})):
+        figure = f["first_converge_user_data_phase_s"][phase]
+        rows.append(f"| … phase {phase}, user data | {spread(figure)} |")
+    return rows
 
 
 def strategy_rows(f: dict[str, Any]) -> list[str]:

@@ -7,8 +7,9 @@ Each run starts from nothing: site.yml (first converge), site.yml again three ti
 as users run it, with the linear strategy, and with every role run: stack_state_enabled=false;
 order rotating), the load test, playbooks/configure.yml
 with the project's ansible.cfg, the same without Mitogen and with Ansible's defaults,
-teardown.yml; then (unless --no-linear) a whole first converge with the linear strategy and
-(unless --no-fresh-defaults) one with Ansible's defaults, each followed by its teardown.
+teardown.yml; then (unless --no-user-data) a whole first converge with the host prepared by
+user data (aws_instance_bootstrap=user_data), (unless --no-linear) one with the linear strategy
+and (unless --no-fresh-defaults) one with Ansible's defaults, each followed by its teardown.
 Figures are the median, min and max over the runs. See bench/README.md.
 
 Usage: stack_bench.py [--runs N] [--quick] [--output FILE]
@@ -394,6 +395,8 @@ def configure_set(stack: Stack, label: str, defaults: Path, turn: int) -> dict[s
 
 # A rerun that runs every role: roles/stack_state's fast path off.
 EVERY_ROLE = ("-e", "stack_state_enabled=false")
+# The host prepared by cloud-init at launch instead of over SSH (issue 19).
+USER_DATA = ("-e", "aws_instance_bootstrap=user_data")
 
 
 def reruns(stack: Stack, label: str, turn: int) -> dict[str, TimedRun]:
@@ -429,6 +432,10 @@ def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) 
         teardown=teardown.record(log_now),
         configure_rerun=pairs,
     )
+    if args.user_data:
+        fresh = stack.playbook("site.yml", f"{label}-converge-user-data", poll=True, args=USER_DATA)
+        stack.playbook("teardown.yml", f"{label}-teardown-user-data")
+        record["converge_user_data"] = fresh.record(requests())
     if args.linear:
         fresh = stack.playbook("site.yml", f"{label}-converge-linear", poll=True, extra_env=LINEAR)
         stack.playbook("teardown.yml", f"{label}-teardown-linear", extra_env=LINEAR)
@@ -501,6 +508,15 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         out["rerun_linear_ratio"] = summary(
             r["rerun_linear"]["seconds"] / r["converge_linear"]["seconds"] for r in linear
         )
+    with_user_data = [r for r in runs if "converge_user_data" in r]
+    if with_user_data:
+        out["first_converge_user_data_s"] = over(["converge_user_data", "seconds"])
+        out["first_converge_user_data_to_http_200_s"] = over(
+            ["converge_user_data", "to_http_200_s"]
+        )
+        out["first_converge_user_data_phase_s"] = {
+            p: over(["converge_user_data", "phases_s", p]) for p in phases
+        }
     if any("converge_defaults" in r for r in runs):
         out["first_converge_defaults_s"] = over(["converge_defaults", "seconds"])
     loads = [r["load"] for r in runs if "load" in r]
@@ -617,6 +633,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the whole first converge with Ansible's defaults",
     )
     parser.add_argument(
+        "--no-user-data",
+        dest="user_data",
+        action="store_false",
+        help="skip the whole first converge with the host prepared by user data",
+    )
+    parser.add_argument(
         "--no-linear",
         dest="linear",
         action="store_false",
@@ -629,6 +651,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.fresh_defaults, args.linear, args.config_repeats = 1, False, False, 1
+        args.user_data = False
     return args
 
 
@@ -666,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             "config_repeats": args.config_repeats,
             "fresh_defaults": args.fresh_defaults,
             "linear": args.linear,
+            "user_data": args.user_data,
             "host": {"cpus": args.host_cpus, "memory": args.host_memory},
             "defaults_config": DEFAULTS_CONFIG.format(root="<repo>"),
         },

@@ -5,6 +5,8 @@ public key. Here the emulator calls `materialize` instead: it starts a systemd c
 the test host image (Debian 13 standing in for Ubuntu 24.04), puts the public key in the
 `ubuntu` user's authorized_keys and publishes on 127.0.0.1 every TCP port the instance's security
 groups open, like AWS lets through what the groups allow.
+When the instance was launched with user data, it is written to cloud-init's NoCloud seed
+before the container's first boot, and the image's cloud-init runs it as on EC2.
 StopInstances calls `stop` (the container stops, its disk and the Docker engine's data stay),
 StartInstances calls `start` (the same container boots again), TerminateInstances calls
 `remove`.
@@ -12,10 +14,12 @@ StartInstances calls `start` (the same container boots again), TerminateInstance
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import subprocess
+import tarfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +46,9 @@ COMMON_FLAGS = [
     "--tmpfs=/run/lock",
     "--stop-signal=SIGRTMIN+3",
 ]
+# Where cloud-init's NoCloud datasource finds an instance's user data (the image's
+# tests/images/testhost/cloud/90-embedded-host.cfg lists only that datasource).
+NOCLOUD_SEED_DIR = "var/lib/cloud/seed/nocloud"
 # Where image archives are put inside the host, for engines that cannot pull.
 HOST_ARCHIVE_DIR = "/var/cache/taskstack/images"
 # Where each opened port of the instance is published on the controller: SSH, the web page and
@@ -84,9 +91,17 @@ class HostSettings:
     )
 
 
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, check: bool = True, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+        answer = subprocess.run(["docker", *args], input=stdin, capture_output=True, check=False)
+        result = subprocess.CompletedProcess(
+            answer.args,
+            answer.returncode,
+            answer.stdout.decode(errors="replace"),
+            answer.stderr.decode(errors="replace"),
+        )
     except FileNotFoundError:
         result = subprocess.CompletedProcess(["docker", *args], 127, "", "docker not installed")
     if check and result.returncode != 0:
@@ -157,7 +172,6 @@ def run_flags(
 ) -> list[str]:
     mode = ["--privileged"] if engine_allows_privileged(settings.image) else CAPABILITY_FLAGS
     return [
-        "--detach",
         f"--name={container_name(instance_id)}",
         f"--hostname={instance_id}",
         f"--label={LABEL}={settings.emulator_port}",
@@ -198,12 +212,26 @@ def install_public_key(name: str, public_key: str) -> None:
     docker("exec", "--env", f"KEY={public_key}", name, "sh", "-c", script)
 
 
+def nocloud_seed(instance_id: str, user_data: bytes) -> bytes:
+    """A tar of cloud-init's NoCloud seed: the user data as given, and the instance's identity
+    (what EC2's metadata service answers cloud-init on AWS)."""
+    meta_data = f"instance-id: {instance_id}\nlocal-hostname: {instance_id}\n".encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in (("user-data", user_data), ("meta-data", meta_data)):
+            member = tarfile.TarInfo(f"{NOCLOUD_SEED_DIR}/{name}")
+            member.size, member.mode = len(content), 0o600
+            tar.addfile(member, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 def materialize(
     instance_id: str,
     project: str,
     public_key: str | None,
     opened_ports: list[int],
     settings: HostSettings | None = None,
+    user_data: bytes | None = None,
 ) -> None:
     settings = settings or HostSettings()
     name = container_name(instance_id)
@@ -211,7 +239,12 @@ def materialize(
         return
     LOG.info("starting host container %s from %s", name, settings.image)
     flags = run_flags(settings, instance_id, project, opened_ports)
-    docker("run", *flags, settings.image, "/sbin/init")
+    docker("create", *flags, settings.image, "/sbin/init")
+    # Before the first boot: cloud-init reads its seed early in the boot, as it reads EC2's
+    # metadata service on AWS.
+    if user_data:
+        docker("cp", "-", f"{name}:/", stdin=nocloud_seed(instance_id, user_data))
+    docker("start", name)
     if size_flags(settings):
         nest_inner_engine(name)
     if public_key:
@@ -281,10 +314,16 @@ def in_background(instance_id: str, what: str, change: Callable[[], None]) -> No
 
 
 def materialize_in_background(
-    instance_id: str, project: str, public_key: str | None, opened_ports: list[int]
+    instance_id: str,
+    project: str,
+    public_key: str | None,
+    opened_ports: list[int],
+    user_data: bytes | None = None,
 ) -> None:
     in_background(
-        instance_id, "boot", lambda: materialize(instance_id, project, public_key, opened_ports)
+        instance_id,
+        "boot",
+        lambda: materialize(instance_id, project, public_key, opened_ports, user_data=user_data),
     )
 
 

@@ -17,6 +17,8 @@ realistic mode is on) so that:
 - DeleteSecurityGroup, DeleteSubnet, DetachInternetGateway, DeleteInternetGateway and DeleteVpc
   answer DependencyViolation (HTTP 400, AWS's wording) while an instance that is not
   terminated, or a network interface, still uses what they delete;
+- RunInstances refuses user data over 16384 bytes (before base64) with AWS's
+  InvalidParameterValue, where moto takes any size;
 - a share `throttle_share` of EC2 requests answers RequestLimitExceeded (HTTP 503), which
   botocore retries like any throttling error;
 - the account is a commercial (`aws` partition) one, as AWS's accounts belong to one partition:
@@ -37,6 +39,7 @@ Settings (environment of the server process):
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import random
@@ -232,6 +235,35 @@ def install_lifecycle(settings: Settings) -> None:
     Instance.terminate = terminate_later
     Instance.stop = stop_later
     Instance.start = start_pending
+
+
+# ---------------------------------------------------------------- user data
+
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html: "User data is limited to
+# 16 KB, in raw form, before it is base64-encoded".
+USER_DATA_MAX_BYTES = 16384
+
+
+def user_data_size(user_data: Any) -> int:
+    """Bytes of the document moto keeps base64-encoded (a Base64EncodedString), 0 for none."""
+    if user_data is None:
+        return 0
+    return len(base64.b64decode(user_data.as_bytes()))
+
+
+def install_user_data_limit() -> None:
+    run_instances = InstanceBackend.run_instances
+
+    def run_within_limit(
+        self: Any, image_id: str, count: int, user_data: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if user_data_size(user_data) > USER_DATA_MAX_BYTES:
+            raise EC2ClientError(
+                "InvalidParameterValue", f"User data is limited to {USER_DATA_MAX_BYTES} bytes"
+            )
+        return run_instances(self, image_id, count, user_data, *args, **kwargs)
+
+    InstanceBackend.run_instances = run_within_limit
 
 
 # ---------------------------------------------------------------- DependencyViolation
@@ -459,6 +491,7 @@ def install(settings: Settings, service_of: Callable[[dict[str, Any]], str]) -> 
     if getattr(InstanceBackend, MARKER, False):
         return
     install_lifecycle(settings)
+    install_user_data_limit()
     install_dependency_checks()
     install_request_hook(settings, service_of)
     install_reset()

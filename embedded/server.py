@@ -25,6 +25,7 @@ Usage: python embedded/server.py [--realistic] -H 127.0.0.1 -p 4566
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -63,6 +64,12 @@ def public_key_of(backend: Any, key_name: str | None) -> str | None:
     return material.decode() if isinstance(material, bytes) else material
 
 
+def user_data_of(instance: Any) -> bytes | None:
+    """The document RunInstances was given (moto keeps it base64-encoded), or None."""
+    encoded = getattr(instance, "user_data", None)
+    return base64.b64decode(encoded.as_bytes()) if encoded is not None else None
+
+
 def opened_tcp_ports(instance: Any) -> list[int]:
     """The TCP ports the instance's security groups open to anyone at all (the groups given at
     launch and those of its network interfaces). A protocol of -1 opens nothing here: the host
@@ -95,6 +102,7 @@ def install_host_hooks() -> None:
                 instance_project_from_kwargs(kwargs) or instance_project(instance),
                 public_key_of(self, kwargs.get("key_name")),
                 opened_tcp_ports(instance),
+                user_data_of(instance),
             )
         return reservation
 

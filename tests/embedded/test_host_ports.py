@@ -8,7 +8,9 @@ the flags are computed from the emulator's own records of the instance (moto in 
 
 from __future__ import annotations
 
+import io
 import sys
+import tarfile
 from pathlib import Path
 
 import boto3
@@ -24,7 +26,7 @@ REGION = "eu-west-3"
 ACCOUNT = "123456789012"
 
 
-def launch_with_rules(rules: list[dict]) -> object:
+def launch_with_rules(rules: list[dict], **extra: object) -> object:
     """The emulator's record of an instance started in a group with these ingress rules."""
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -38,6 +40,7 @@ def launch_with_rules(rules: list[dict]) -> object:
         MinCount=1,
         MaxCount=1,
         NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}],
+        **extra,
     )["Instances"][0]["InstanceId"]
     return get_backend("ec2")[ACCOUNT][REGION].get_instance(instance_id)
 
@@ -95,3 +98,23 @@ def test_image_archives_are_mounted_read_only_and_missing_ones_skipped(tmp_path)
         f"--mount=type=bind,source={archive},"
         f"target={hosts.HOST_ARCHIVE_DIR}/app-base-images.tar,readonly"
     ]
+
+
+def test_the_user_data_reaches_the_host_as_cloud_inits_nocloud_seed():
+    document = "#cloud-config\npackages: [unattended-upgrades]\n# é\n"
+    instance = launch_with_rules([tcp(22)], UserData=document)
+    given = server.user_data_of(instance)
+    assert given == document.encode()
+    with tarfile.open(fileobj=io.BytesIO(hosts.nocloud_seed(instance.id, given))) as seed:
+        files = {member.name: member for member in seed.getmembers()}
+        assert set(files) == {
+            "var/lib/cloud/seed/nocloud/user-data",
+            "var/lib/cloud/seed/nocloud/meta-data",
+        }
+        assert seed.extractfile(files["var/lib/cloud/seed/nocloud/user-data"]).read() == given
+        meta = seed.extractfile(files["var/lib/cloud/seed/nocloud/meta-data"]).read().decode()
+        assert f"instance-id: {instance.id}" in meta
+
+
+def test_an_instance_without_user_data_has_no_seed():
+    assert server.user_data_of(launch_with_rules([tcp(22)])) is None

@@ -81,7 +81,7 @@ class Network:
             "GroupId"
         ]
 
-    def launch(self) -> str:
+    def launch(self, **extra: Any) -> str:
         """An instance as aws_instance launches it: a public address on its interface."""
         image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         interface = {
@@ -92,7 +92,7 @@ class Network:
             "DeleteOnTermination": True,
         }
         reservation = self.ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, NetworkInterfaces=[interface]
+            ImageId=image, MinCount=1, MaxCount=1, NetworkInterfaces=[interface], **extra
         )
         return reservation["Instances"][0]["InstanceId"]
 
@@ -244,6 +244,21 @@ def test_a_stop_or_start_the_state_does_not_allow_is_incorrect_instance_state(
     )
     assert (code, status) == ("IncorrectInstanceState", 400)
     assert message == f"The instance '{instance_id}' is not in a state from which it can be {verb}."
+
+
+def test_user_data_over_16_kb_is_refused_as_aws_refuses_it(network: Network):
+    # boto3 sends it base64-encoded; AWS counts the bytes before the encoding.
+    largest = "#" * realism.USER_DATA_MAX_BYTES
+    assert network.state(network.launch(UserData=largest)) in ("pending", "running")
+    code, message, status = error_of(lambda: network.launch(UserData=largest + "\n"))
+    assert (code, message, status) == (
+        "InvalidParameterValue",
+        "User data is limited to 16384 bytes",
+        400,
+    )
+    # Bytes, not characters: 8,193 two-byte characters are 16,386 bytes.
+    code, _, _ = error_of(lambda: network.launch(UserData="é" * 8193))
+    assert code == "InvalidParameterValue"
 
 
 def test_a_stopped_instance_keeps_its_network_in_use(network: Network):

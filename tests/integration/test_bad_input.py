@@ -340,6 +340,21 @@ BAD_INPUTS = [
         "aws_instance_ami_id=ami-0123456789abcdef0 does not exist in this region",
     ),
     (
+        "bootstrap-not-in-the-list",
+        {"aws_instance_bootstrap": "cloud-init"},
+        {},
+        "value of aws_instance_bootstrap must be one of: ansible, user_data, got: cloud-init",
+    ),
+    (
+        "user-data-over-16-kb",
+        {
+            "aws_instance_bootstrap": "user_data",
+            "docker_engine_daemon_options": {"labels": ["x" * 100] * 170},
+        },
+        {},
+        "over the 16384 bytes AWS accepts as user data: shorten the host settings",
+    ),
+    (
         "zone-of-another-region",
         {"aws_network_availability_zone": "us-east-1a"},
         {},

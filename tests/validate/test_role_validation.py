@@ -166,6 +166,11 @@ SETTINGS_CASES: list[Case] = [
         {"app_deploy_source": "svn"},
         "value of app_deploy_source must be one of: local, git, got: svn",
     ),
+    (
+        "bootstrap-not-in-the-list",
+        {"aws_instance_bootstrap": "cloud-init"},
+        "value of aws_instance_bootstrap must be one of: ansible, user_data, got: cloud-init",
+    ),
 ]
 
 # The other roles. The ids shared with test_bad_input.py are its validation-only cases.
@@ -305,6 +310,22 @@ CASES: list[Case] = [
         "root-volume-too-small",
         {"aws_instance_root_volume_size_gb": 7},
         "aws_instance_root_volume_size_gb=7: use 8 to 16384",
+    ),
+    # host_user_data (aws_instance_bootstrap=user_data)
+    ("user-data-bootstrap", {"aws_instance_bootstrap": "user_data"}, None),
+    (
+        "user-data-over-16-kb",
+        {
+            "aws_instance_bootstrap": "user_data",
+            # 17,000 characters of labels in /etc/docker/daemon.json, a file of the document.
+            "docker_engine_daemon_options": {"labels": ["x" * 100] * 170},
+        },
+        "over the 16384 bytes AWS accepts as user data: shorten the host settings",
+    ),
+    (
+        "user-data-with-dockers-repository",
+        {"aws_instance_bootstrap": "user_data", "docker_engine_source": "docker"},
+        "docker_engine_source=docker cannot be installed by user data",
     ),
     # aws_budget
     (

@@ -1,11 +1,13 @@
-"""The collection's filters: the price table and the roles' settings."""
+"""The collection's filters: the price table, the roles' settings and the cloud-config document."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.taskstack.aws.plugins.filter.cloud_config import cloud_config
 from ansible_collections.taskstack.aws.plugins.filter.ec2_monthly_cost import ec2_monthly_cost
 from ansible_collections.taskstack.aws.plugins.filter.role_settings import role_settings
 
@@ -61,3 +63,32 @@ def test_role_settings_reads_options_without_defaults_and_vars_names():
 def test_role_settings_of_a_role_that_does_not_exist_is_one_error(tmp_path):
     with pytest.raises(AnsibleFilterError, match="cannot read"):
         role_settings(["no_such_role"], str(tmp_path))
+
+
+def test_cloud_config_joins_the_parts_in_cloud_inits_order():
+    document = cloud_config(
+        [
+            {"runcmd": ["set -e"], "package_update": True},
+            {"packages": ["unattended-upgrades"], "runcmd": [["sshd", "-t"]]},
+            None,
+            {"write_files": [{"path": "/etc/a", "content": "one\ntwo\n"}], "runcmd": ["b"]},
+        ]
+    )
+    assert document.startswith("#cloud-config\n")
+    parsed = yaml.safe_load(document)
+    assert list(parsed) == ["package_update", "packages", "write_files", "runcmd"]
+    assert parsed["runcmd"] == ["set -e", ["sshd", "-t"], "b"]
+    assert parsed["write_files"][0]["content"] == "one\ntwo\n"
+    # A multi-line value reads as written (a literal block), not as an escaped string.
+    assert "  content: |\n    one\n    two\n" in document
+
+
+def test_cloud_config_of_no_parts_is_no_user_data():
+    assert cloud_config([]) == ""
+    assert cloud_config([None, {}]) == ""
+
+
+@pytest.mark.parametrize("parts", ["packages: [a]", [["a"]]])
+def test_cloud_config_of_something_else_is_one_filter_error(parts):
+    with pytest.raises(AnsibleFilterError, match="cloud_config: "):
+        cloud_config(parts)

@@ -28,7 +28,7 @@ import botocore.client
 import botocore.parsers
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
-from ansible_collections.taskstack.aws.tests.unit.ec2_stack import TAGS, build_stack
+from ansible_collections.taskstack.aws.tests.unit.ec2_stack import TAGS, build_stack, run_instance
 from ansible_collections.taskstack.aws.tests.unit.module_runner import (
     ACCOUNT_ID,
     REGION,
@@ -96,6 +96,18 @@ def monitoring_setup() -> None:
     boto3.client("sns", region_name=REGION).create_topic(Name=TOPIC, Tags=tag_list(owner))
 
 
+# The instance's id is known once the setup launched it: the setup writes it here.
+USER_DATA_ARGS: dict[str, Any] = {"instance_id": "i-0123456789abcdef0"}
+
+
+def user_data_setup() -> None:
+    """An instance launched with a cloud-config document."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    USER_DATA_ARGS["instance_id"] = run_instance(ec2, subnet, None, UserData="#cloud-config\n")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One typical successful run of a module, and the operations it calls, in order."""
@@ -141,6 +153,13 @@ SCENARIOS = [
         "instance_type_offerings_info",
         {"instance_types": ["t3.micro"]},
         ("DescribeInstanceTypeOfferings",),
+    ),
+    Scenario(
+        "instance_user_data_info",
+        "instance_user_data_info",
+        USER_DATA_ARGS,
+        ("DescribeInstanceAttribute",),
+        setup=user_data_setup,
     ),
     Scenario(
         "tagged_resources_info",
@@ -454,6 +473,7 @@ def test_a_failing_call_ends_in_one_line(
 MODULE_ARGS = {
     "account_guard": {},
     "instance_type_offerings_info": {"instance_types": ["t3.micro"]},
+    "instance_user_data_info": USER_DATA_ARGS,
     "tagged_resources_info": {"tags": TAGS},
     "tag_compliance": COMPLIANCE_RULES,
     "budget_alert": {"name": BUDGET, "emails": [NEW_EMAIL]},

@@ -1,0 +1,136 @@
+"""aws_instance_bootstrap=user_data (issue 19): the host prepared by cloud-init at its first boot.
+
+The instance is launched with the cloud-config document roles/host_user_data renders from
+host_hardening's and docker_engine's own settings; the embedded default's host container runs
+it with Debian's cloud-init (the NoCloud seed embedded/hosts.py writes before the first boot).
+The configure phase then has nothing to change, a changed document is said (never a second
+instance), and a document that fails stops the run at the wait with cloud-init's own error.
+
+The tests share one emulator with host containers on free ports and run in file order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+
+import harness
+import pytest
+from stack_testing import ONE_OF_EACH, TEST_SETTINGS, count_project_resources, project_filter
+
+pytestmark = pytest.mark.slow
+
+USER_DATA = ("-e", "aws_instance_bootstrap=user_data")
+# The plays of playbooks/configure.yml that run on the host.
+CONFIGURE_PLAYS = (
+    "Harden the instance's SSH logins and turn on security updates",
+    "Install the Docker engine and Compose v2 on the instance",
+)
+PLAY_HEADER = re.compile(r"^PLAY \[(?P<name>.*)\] \**$")
+# A role's task is shown as "<role> : <name>".
+TASK_HEADER = re.compile(r"^TASK \[(?:\w+ : )?(?P<name>.*)\] \**$")
+KEPT_MESSAGE = "was launched with a different cloud-init document from the one these settings make"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
+    port = harness.free_port
+    profile = harness.Profile("user-data-test", port(), port(), port(), port())
+    emulator = harness.Emulator.with_hosts(profile, tmp_path_factory.mktemp("user-data-emulator"))
+    stack = harness.Stack(emulator, tmp_path_factory.mktemp("state"), dict(TEST_SETTINGS))
+    stack.up()
+    emulator.reset()
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+def changed_tasks(output: str, plays: tuple[str, ...]) -> list[str]:
+    """The tasks of the named plays that reported a change on some host."""
+    changed: list[str] = []
+    play = task = ""
+    for line in output.splitlines():
+        if match := PLAY_HEADER.match(line):
+            play = match["name"]
+        elif match := TASK_HEADER.match(line):
+            task = match["name"]
+        elif play in plays and line.startswith("changed:"):
+            changed.append(task)
+    return changed
+
+
+def the_instance(stack: harness.Stack) -> dict:
+    reservations = stack.emulator.client("ec2").describe_instances(
+        Filters=[*project_filter(), {"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    assert len(instances) == 1, instances
+    return instances[0]
+
+
+def on_the_host(stack: harness.Stack, *command: str) -> subprocess.CompletedProcess[str]:
+    (container,) = harness.host_containers(stack.emulator.port)
+    return subprocess.run(
+        ["docker", "exec", container, *command], capture_output=True, text=True, check=False
+    )
+
+
+def test_user_data_prepares_the_host_and_the_configure_phase_changes_nothing(stack):
+    run = stack.site(*USER_DATA)
+    assert run.returncode == 0, run.output[-6000:]
+    # The configure plays ran (a new host has no digest) and found everything in place.
+    assert "TASK [Harden SSH logins and turn on security updates]" in run.output
+    assert changed_tasks(run.output, CONFIGURE_PLAYS) == []
+
+    status = json.loads(on_the_host(stack, "cloud-init", "status", "--format", "json").stdout)
+    assert status["status"] == "done", status
+    assert status["errors"] == [], status
+    # The instance's user data is the document, and the host ran it (its runcmd script).
+    attribute = stack.emulator.client("ec2").describe_instance_attribute(
+        InstanceId=the_instance(stack)["InstanceId"], Attribute="userData"
+    )
+    document = base64.b64decode(attribute["UserData"]["Value"]).decode()
+    assert document.startswith("#cloud-config\n")
+    assert "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf" in document
+    assert "/etc/docker/daemon.json" in document
+    assert on_the_host(stack, "id", "-nG", "ubuntu").stdout.split().count("docker") == 1
+
+    with urllib.request.urlopen(f"{stack.emulator.hosts.api_url}/api/tasks", timeout=10) as answer:
+        assert answer.status == 200
+
+
+def test_a_changed_document_is_said_and_the_instance_is_kept(stack):
+    before = the_instance(stack)["InstanceId"]
+    run = stack.site(*USER_DATA, "-e", "docker_engine_log_max_size=20m")
+    assert run.returncode == 0, run.output[-6000:]
+    assert KEPT_MESSAGE in run.output
+    assert "run teardown.yml, then site.yml" in run.output
+    assert the_instance(stack)["InstanceId"] == before
+    assert count_project_resources(stack.emulator.client("ec2")) == ONE_OF_EACH
+    # The configure phase applied the new setting over SSH.
+    assert "Write the engine settings to /etc/docker/daemon.json" in changed_tasks(
+        run.output, CONFIGURE_PLAYS
+    )
+    daemon = json.loads(on_the_host(stack, "cat", "/etc/docker/daemon.json").stdout)
+    assert daemon["log-opts"]["max-size"] == "20m"
+
+
+def test_a_failing_document_stops_at_the_wait_with_cloud_inits_error(stack):
+    gone = stack.teardown()
+    assert gone.returncode == 0, gone.output[-4000:]
+    users = json.dumps({"docker_engine_users": ["ubuntu", "nosuchuser"]})
+    run = stack.site(*USER_DATA, "-e", users)
+    assert run.returncode != 0
+    failures = [line for line in run.error_lines() if "cloud-init failed" in line]
+    assert len(failures) == 1, run.output[-6000:]
+    assert "aws_instance_bootstrap=user_data" in failures[0]
+    # cloud-init's own error, and the command's from its output log.
+    assert "runcmd" in failures[0] or "scripts_user" in failures[0], failures[0]
+    assert "nosuchuser" in failures[0], failures[0]
+    # Nothing ran on the host after the wait.
+    assert "PLAY [Harden the instance's SSH logins" not in run.output
