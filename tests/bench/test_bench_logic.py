@@ -240,6 +240,18 @@ def test_report_table_from_figures():
     assert table.index("phase startup") < table.index("phase deploy") < table.index("newphase")
     assert "| AWS calls, rerun: read / mutating | 2 (1-3) / 0 (0-0) |" in table
     assert "| provision | 2 / 0 | 2 / 0 | 2 / 0 |" in table
+    assert "user data" not in table
+
+    # The first converge with the host prepared by user data, side by side.
+    results["figures"].update(
+        first_converge_user_data_s=one,
+        first_converge_user_data_to_http_200_s=one,
+        first_converge_user_data_phase_s={"configure": one, "wait_for_host": one},
+    )
+    table = report.markdown(results)
+    assert "| first converge, host prepared by user data | 2.0 s (1.0-3.0) |" in table
+    assert "| … zero to HTTP 200 on both ports, user data | 2.0 s (1.0-3.0) |" in table
+    assert table.index("phase wait_for_host, user data") < table.index("phase configure, user data")
 
 
 def test_report_reproduce_command():

@@ -3,7 +3,8 @@
 #
 # Builds, without pulling anything:
 #   taskstack-debian:trixie     debootstrap --variant=minbase trixie, imported (base of the others)
-#   taskstack-testhost:trixie   systemd + sshd + sudo + python3 + user "ubuntu": the stand-in EC2 host
+#   taskstack-testhost:trixie   systemd + sshd + sudo + python3 + cloud-init + user "ubuntu": the
+#                               stand-in EC2 host
 #   localhost/taskstack-kit/python:3.13-slim  stand-ins for the app's base images, from
 #   localhost/taskstack-kit/postgres:17       Debian 13 packages, saved together into
 #   localhost/taskstack-kit/nginx:1.27        $KIT_CACHE_DIR/app-base-images.tar so that the
