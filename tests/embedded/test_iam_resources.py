@@ -288,6 +288,16 @@ def test_the_project_launch_is_allowed(stack: dict[str, str]) -> None:
     assert allowed("ec2:RunInstances", run_instances(stack))
 
 
+def test_a_launch_with_user_data_and_its_later_read_are_allowed(stack: dict[str, str]) -> None:
+    """aws_instance_bootstrap=user_data: the same launch with the document (base64), and the
+    read of the document of an instance launched before (aws_instance's user_data.yml)."""
+    assert allowed("ec2:RunInstances", run_instances(stack, UserData="I2Nsb3VkLWNvbmZpZwo="))
+    ec2 = boto3.client("ec2", region_name=REGION)
+    instance = ec2.run_instances(ImageId=stack["canonical"], MinCount=1, MaxCount=1)
+    read = query(InstanceId=instance["Instances"][0]["InstanceId"], Attribute="userData")
+    assert allowed("ec2:DescribeInstanceAttribute", read)
+
+
 @pytest.mark.parametrize(
     "changes",
     [
