@@ -26,6 +26,8 @@ ONE_WORKER_FILES = {
     # Readers of the one provisioned stack (tests/integration/conftest.py: provisioned_stack).
     "tests/integration/test_provision.py": "provisioned-stack",
     "tests/integration/test_audits.py": "provisioned-stack",
+    # One stack whose tests run in file order: each starts from what the one before left.
+    "tests/integration/test_user_data.py": "user-data-stack",
 }
 # Tests (all the cases of one test function) that one worker runs together, the same way.
 ONE_WORKER_TESTS = {
