@@ -3,11 +3,13 @@ settings for tests, the provisioning phases, resource counts."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import emulator as embedded_emulator
-from harness import PROJECT_REGION, Emulator, PlaybookRun, Runner
+from harness import PROJECT_REGION, Emulator, PlaybookRun, Profile, Runner, Stack, free_port
 
 REGION = PROJECT_REGION
 PROJECT = "taskstack"
@@ -98,3 +100,18 @@ def put_alarm_by_hand(emulator: Emulator, name: str, tags: dict[str, str] | None
         ComparisonOperator="GreaterThanThreshold",
         Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
     )
+
+
+@contextlib.contextmanager
+def hosted_stack(name: str, work: Path, state: Path) -> Iterator[Stack]:
+    """An empty emulator with host containers, every port free (never a profile's fixed ones),
+    the emulator's state in ``work`` and the project's in ``state``; torn down at the end."""
+    profile = Profile(name, free_port(), free_port(), free_port(), free_port())
+    emulator = Emulator.with_hosts(profile, work)
+    stack = Stack(emulator, state, dict(TEST_SETTINGS))
+    stack.up()
+    emulator.reset()
+    try:
+        yield stack
+    finally:
+        stack.down()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import harness
 import pytest
-from stack_testing import ONE_OF_EACH, TEST_SETTINGS, count_project_resources
+from stack_testing import ONE_OF_EACH, count_project_resources, hosted_stack
 
 PROVISION = ("playbooks/preflight.yml", "playbooks/provision.yml")
 HOST_BOOT_TIMEOUT_S = 180
@@ -42,17 +42,9 @@ def mitogen_pythonpath() -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
-    """An empty emulator with host containers, every port free (never a profile's fixed ones)."""
-    port = harness.free_port
-    profile = harness.Profile("mitogen-test", port(), port(), port(), port())
-    emulator = harness.Emulator.with_hosts(profile, tmp_path_factory.mktemp("hosted-emulator"))
-    stack = harness.Stack(emulator, tmp_path_factory.mktemp("state"), dict(TEST_SETTINGS))
-    stack.up()
-    emulator.reset()
-    try:
+    work, state = tmp_path_factory.mktemp("hosted-emulator"), tmp_path_factory.mktemp("state")
+    with hosted_stack("mitogen-test", work, state) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 def host_accepts_the_key(stack: harness.Stack) -> bool:

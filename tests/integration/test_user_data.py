@@ -21,7 +21,12 @@ from collections.abc import Iterator
 
 import harness
 import pytest
-from stack_testing import ONE_OF_EACH, TEST_SETTINGS, count_project_resources, project_filter
+from stack_testing import (
+    ONE_OF_EACH,
+    count_project_resources,
+    hosted_stack,
+    project_filter,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,16 +45,9 @@ KEPT_MESSAGE = "was launched with a different cloud-init document from the one t
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
-    port = harness.free_port
-    profile = harness.Profile("user-data-test", port(), port(), port(), port())
-    emulator = harness.Emulator.with_hosts(profile, tmp_path_factory.mktemp("user-data-emulator"))
-    stack = harness.Stack(emulator, tmp_path_factory.mktemp("state"), dict(TEST_SETTINGS))
-    stack.up()
-    emulator.reset()
-    try:
+    work, state = tmp_path_factory.mktemp("user-data-emulator"), tmp_path_factory.mktemp("state")
+    with hosted_stack("user-data-test", work, state) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 def changed_tasks(output: str, plays: tuple[str, ...]) -> list[str]:
