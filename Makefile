@@ -79,8 +79,9 @@ FAST_LANE := tests/unit tests/validate tests/embedded tests/bench $(wildcard tes
 
 # tests/unit runs once in `make test`: in test-collection, by `ansible-test units` (the collection's
 # own runner, on the collection as built, pytest-xdist on every CPU); test-unit runs it with pytest.
+# --durations: the slowest tests close the log, where the suite's time goes (issue 17).
 test-python: setup host-images ## pytest but tests/unit (test-collection runs it): the playbooks on the emulator (with a host for the resilience tests), the app
-	$(PYTEST_PARALLEL) --ignore=tests/unit
+	$(PYTEST_PARALLEL) --durations=30 --ignore=tests/unit
 
 test-unit: setup ## The fast lane: modules, filters, validation, the emulator, docs; no image kit or Docker
 	$(PYTEST_PARALLEL) -m "not slow" $(FAST_LANE)
