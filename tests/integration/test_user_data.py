@@ -103,6 +103,12 @@ def test_user_data_prepares_the_host_and_the_configure_phase_changes_nothing(sta
     with urllib.request.urlopen(f"{stack.emulator.hosts.api_url}/api/tasks", timeout=10) as answer:
         assert answer.status == 200
 
+    # Run again, every role included: the same document, nothing to change, nothing said.
+    again = stack.site(*USER_DATA, "-e", "stack_state_enabled=false")
+    assert again.returncode == 0, again.output[-6000:]
+    assert again.changed == 0, again.recap()
+    assert KEPT_MESSAGE not in again.output
+
 
 def test_a_changed_document_is_said_and_the_instance_is_kept(stack):
     before = the_instance(stack)["InstanceId"]
