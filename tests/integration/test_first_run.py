@@ -14,10 +14,6 @@ from pathlib import Path
 import pytest
 from harness import VENV_BIN, Emulator, PlaybookRun, Runner
 from stack_testing import (
-    NOTHING,
-    ONE_OF_EACH,
-    PROVISIONING,
-    count_project_resources,
     playbook_env_for,
 )
 from test_bad_input import assert_nothing_created
@@ -131,26 +127,7 @@ def test_preflight_alone_runs_in_check_mode_and_creates_nothing(
     assert_nothing_created(fresh_emulator)
 
 
-def test_check_mode_of_teardown_lists_what_it_would_remove_and_removes_nothing(
-    runner: Runner, fresh_emulator: Emulator
-):
-    provisioned = runner.playbook(*PROVISIONING)
-    assert provisioned.returncode == 0, provisioned.output[-3000:]
-    ec2 = fresh_emulator.client("ec2")
-    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["taskstack"]}])["Vpcs"]
-    vpc_id = vpcs[0]["VpcId"]
-
-    run = runner.playbook("teardown.yml", "--check")
-    assert run.returncode == 0, run.output[-3000:]
-    assert "check mode, nothing was removed: teardown would remove" in run.output
-    assert f"vpc {vpc_id}" in run.output
-    assert count_project_resources(ec2) == ONE_OF_EACH
-    budgets = fresh_emulator.client("budgets", region="us-east-1")
-    assert budgets.describe_budgets(AccountId="123456789012").get("Budgets")
-
-    # And the real run still removes it all.
-    assert runner.playbook("teardown.yml").returncode == 0
-    assert count_project_resources(ec2) == NOTHING
+# Check mode of teardown.yml: tests/integration/test_teardown.py (on its full stack).
 
 
 # ---------------------------------------------------------------- a phase run alone

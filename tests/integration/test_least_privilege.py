@@ -165,55 +165,6 @@ def users(emulator: Emulator) -> list[str]:
     return [u["UserName"] for u in emulator.client("iam").list_users()["Users"]]
 
 
-@pytest.mark.slow
-def test_the_deployer_builds_and_removes_the_stack_with_nothing_more(
-    iam_emulator: Emulator, admin: Runner, state_dir: Path
-) -> None:
-    first = create_deployer(admin)
-    again = create_deployer(admin)
-    assert again.changed == 0, again.output[-3000:]
-    key_file = credentials_file(state_dir)
-    assert key_file.stat().st_mode & 0o777 == 0o600
-    secret = re.search(r"aws_secret_access_key = (\S+)", key_file.read_text())[1]
-    assert secret not in first.output + again.output
-    assert f"AWS_PROFILE={DEPLOYER}" in first.output
-
-    deployer = deployer_runner(admin)
-    refused = deployer.playbook(DEPLOYER_PLAYBOOK)
-    assert refused.returncode != 0
-    assert "run this playbook with administrator credentials" in refused.output
-
-    clear_decisions(iam_emulator)
-    built = deployer.playbook(*PROVISIONING)
-    assert built.returncode == 0, built.output[-3000:]
-    assert f"as {deployer_principal()}" in built.output
-    # The operator's address changed: the SSH rule is replaced (RevokeSecurityGroupIngress).
-    moved = deployer.playbook(
-        "playbooks/provision.yml", "-e", '{"aws_preflight_operator_cidrs": ["198.51.100.7/32"]}'
-    )
-    assert moved.returncode == 0, moved.output[-3000:]
-    removed = deployer.playbook("teardown.yml")
-    assert removed.returncode == 0, removed.output[-3000:]
-    assert count_project_resources(iam_emulator.client("ec2")) == NOTHING
-
-    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
-    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
-    used = {d["action"] for d in seen} - ALWAYS_ALLOWED
-    policy = policy_actions(deployer_policies())
-    not_in_this_run = AFTER_DRIFT_ONLY | PAUSE_ONLY
-    assert used == policy - not_in_this_run, (
-        f"unused: {sorted(policy - not_in_this_run - used)}; missing: {sorted(used - policy)}"
-    )
-
-    gone = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
-    assert gone.returncode == 0, gone.output[-3000:]
-    assert DEPLOYER not in users(iam_emulator)
-    assert not iam_emulator.client("iam").list_policies(Scope="Local")["Policies"]
-    assert not key_file.exists()
-    twice = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
-    assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
-
-
 def drift(ec2, project: str = "taskstack") -> None:
     """Changes made by hand, as the administrator, that a rerun must undo: the instance
     stopped, an egress rule added, a tag added to the subnet (the VPC keeps tags it did not
@@ -239,41 +190,82 @@ def drift(ec2, project: str = "taskstack") -> None:
     ec2.create_tags(Resources=[subnet], Tags=[{"Key": "Drift", "Value": "by-hand"}])
 
 
+def allowed_actions_of_the_deployer(emulator: Emulator) -> set[str]:
+    """The actions the deployer was allowed since the log was cleared; none was refused."""
+    seen = [d for d in decisions(emulator) if d["principal"] == deployer_principal()]
+    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
+    clear_decisions(emulator)
+    return {d["action"] for d in seen}
+
+
 @pytest.mark.slow
-def test_the_deployer_undoes_drift_and_pauses_with_the_project_scoped_actions(
-    iam_emulator: Emulator, admin: Runner
+def test_the_deployer_runs_the_stacks_whole_life_with_nothing_more(
+    iam_emulator: Emulator, admin: Runner, state_dir: Path
 ) -> None:
-    """A rerun after changes by hand needs actions the first run does not (AFTER_DRIFT_ONLY),
-    and so does stop.yml (PAUSE_ONLY): the policy grants them on the project's resources. A
-    new alarm address unsubscribes the old one."""
-    create_deployer(admin)
+    """One stack, as the deployer: built, the operator's address moved, changed by hand and
+    converged back, paused, torn down. The plain runs (build, move, teardown) use every action
+    of the policy but those only a rerun after drift needs (AFTER_DRIFT_ONLY: the policy grants
+    them on the project's resources) and stop.yml's (PAUSE_ONLY). A new alarm address
+    unsubscribes the old one."""
+    first = create_deployer(admin)
+    again = create_deployer(admin)
+    assert again.changed == 0, again.output[-3000:]
+    key_file = credentials_file(state_dir)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    secret = re.search(r"aws_secret_access_key = (\S+)", key_file.read_text())[1]
+    assert secret not in first.output + again.output
+    assert f"AWS_PROFILE={DEPLOYER}" in first.output
+
     deployer = deployer_runner(admin)
+    refused = deployer.playbook(DEPLOYER_PLAYBOOK)
+    assert refused.returncode != 0
+    assert "run this playbook with administrator credentials" in refused.output
+
+    clear_decisions(iam_emulator)
     built = deployer.playbook(*PROVISIONING)
     assert built.returncode == 0, built.output[-3000:]
+    assert f"as {deployer_principal()}" in built.output
+    # The operator's address changed: the SSH rule is replaced (RevokeSecurityGroupIngress).
+    moved = deployer.playbook(
+        "playbooks/provision.yml", "-e", '{"aws_preflight_operator_cidrs": ["198.51.100.7/32"]}'
+    )
+    assert moved.returncode == 0, moved.output[-3000:]
+    plain = allowed_actions_of_the_deployer(iam_emulator)
+
     drift(iam_emulator.client("ec2"))
     clear_decisions(iam_emulator)
-
     # And the alarms now go to another address: the first one's subscription goes.
-    moved = '{"aws_budget_emails": ["new-ops@example.com"]}'
-    rerun = deployer.playbook("playbooks/provision.yml", "-e", moved)
-
+    new_address = '{"aws_budget_emails": ["new-ops@example.com"]}'
+    rerun = deployer.playbook("playbooks/provision.yml", "-e", new_address)
     assert rerun.returncode == 0, rerun.output[-3000:]
-    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
-    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
-    used = {d["action"] for d in seen}
+    used = allowed_actions_of_the_deployer(iam_emulator)
     expected = {"ec2:StartInstances", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteTags"}
     assert expected <= used & AFTER_DRIFT_ONLY, sorted(used & AFTER_DRIFT_ONLY)
     assert "sns:Unsubscribe" in used, sorted(used)  # the old address's subscription
 
-    clear_decisions(iam_emulator)
     paused = deployer.playbook("stop.yml")
     assert paused.returncode == 0, paused.output[-3000:]
-    seen = [d for d in decisions(iam_emulator) if d["principal"] == deployer_principal()]
-    assert all(d["allowed"] for d in seen), [d for d in seen if not d["allowed"]]
-    assert {d["action"] for d in seen} & PAUSE_ONLY == PAUSE_ONLY
+    assert allowed_actions_of_the_deployer(iam_emulator) & PAUSE_ONLY == PAUSE_ONLY
+
     # Stopped, its database cannot be backed up first: the teardown is told to let it go.
     removed = deployer.playbook("teardown.yml", "-e", "app_backup_before_teardown=false")
     assert removed.returncode == 0, removed.output[-3000:]
+    assert count_project_resources(iam_emulator.client("ec2")) == NOTHING
+    plain |= allowed_actions_of_the_deployer(iam_emulator)
+    plain -= ALWAYS_ALLOWED
+    policy = policy_actions(deployer_policies())
+    not_in_a_plain_run = AFTER_DRIFT_ONLY | PAUSE_ONLY
+    assert plain == policy - not_in_a_plain_run, (
+        f"unused: {sorted(policy - not_in_a_plain_run - plain)}; missing: {sorted(plain - policy)}"
+    )
+
+    gone = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
+    assert gone.returncode == 0, gone.output[-3000:]
+    assert DEPLOYER not in users(iam_emulator)
+    assert not iam_emulator.client("iam").list_policies(Scope="Local")["Policies"]
+    assert not key_file.exists()
+    twice = admin.playbook(DEPLOYER_PLAYBOOK, "-e", "aws_deployer_iam_state=absent")
+    assert twice.returncode == 0 and twice.changed == 0, twice.output[-3000:]
 
 
 # Each case: what is taken away, the phases that run (up to the one that must fail), and the

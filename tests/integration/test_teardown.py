@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 from harness import Emulator, Runner, free_port
 from stack_testing import (
     NOTHING,
+    ONE_OF_EACH,
     PROJECT,
     PROVISIONING,
     count_project_resources,
@@ -108,26 +109,6 @@ def teardown_passes(run_playbook) -> None:
     assert "nothing tagged Project=taskstack is left in eu-west-3" in run.output
 
 
-def test_teardown_of_the_full_stack_leaves_nothing_and_can_run_again(run_playbook, ec2, state_dir):
-    site = run_playbook(*PROVISIONING)
-    assert site.returncode == 0, site.output[-3000:]
-    assert count_project_resources(ec2)["instance"] == 1
-    # What the next run compares the stack with (roles/stack_state), gone with the stack.
-    record = state_dir / "stack-state" / "taskstack-eu-west-3"
-    assert (record / "stack.sha256").is_file()
-
-    teardown_passes(run_playbook)
-    assert count_project_resources(ec2) == NOTHING
-    # The digests go, never the folder (a setting, which could name another one by mistake).
-    assert list(record.glob("*.sha256")) == []
-    # The local private key survives unless its removal is asked for.
-    assert (state_dir / "keys" / "taskstack-key").exists()
-
-    again = run_playbook("teardown.yml")
-    assert again.returncode == 0, again.output[-3000:]
-    assert again.changed == 0, again.recap()
-
-
 @pytest.mark.parametrize(
     "build",
     [
@@ -184,26 +165,38 @@ def budget_names(emulator: Emulator) -> list[str]:
     return [b["BudgetName"] for b in budgets.describe_budgets(AccountId=ACCOUNT).get("Budgets", [])]
 
 
-def test_teardown_in_a_region_without_the_stack_keeps_the_global_budget(
-    run_playbook, ec2, fresh_emulator
+def test_teardown_of_the_full_stack_rehearsed_kept_elsewhere_then_removed_twice(
+    run_playbook, ec2, fresh_emulator, state_dir
 ):
-    """AWS_REGION set to the wrong region: the stack keeps running in eu-west-3, so its
-    billing alert (a global resource) must stay; only an explicit variable deletes it."""
+    """One stack, four teardowns. Check mode lists what it would remove and removes nothing.
+    AWS_REGION set to the wrong region: the stack keeps running in eu-west-3, so its billing
+    alert (a global resource) stays; only an explicit variable deletes it, from any region (a
+    teardown interrupted after the regional deletes leaves the budget alone in the account).
+    Then the real teardown leaves nothing, and a second one changes nothing."""
     site = run_playbook(*PROVISIONING)
     assert site.returncode == 0, site.output[-3000:]
+    assert count_project_resources(ec2) == ONE_OF_EACH
+    assert budget_names(fresh_emulator) == [BUDGET]
+    vpc_id = ec2.describe_vpcs(Filters=project_filter())["Vpcs"][0]["VpcId"]
+    # What the next run compares the stack with (roles/stack_state), gone with the stack.
+    record = state_dir / "stack-state" / "taskstack-eu-west-3"
+    assert (record / "stack.sha256").is_file()
+
+    rehearsal = run_playbook("teardown.yml", "--check")
+    assert rehearsal.returncode == 0, rehearsal.output[-3000:]
+    assert "check mode, nothing was removed: teardown would remove" in rehearsal.output
+    assert f"vpc {vpc_id}" in rehearsal.output
+    assert count_project_resources(ec2) == ONE_OF_EACH
     assert budget_names(fresh_emulator) == [BUDGET]
 
     wrong = run_playbook("teardown.yml", env={"AWS_REGION": "us-east-1"})
     assert wrong.returncode == 0, wrong.output[-3000:]
     assert budget_names(fresh_emulator) == [BUDGET]
-    assert count_project_resources(ec2)["instance"] == 1
+    assert count_project_resources(ec2) == ONE_OF_EACH
     assert (
         f"nothing of project taskstack in us-east-1; the budget {BUDGET} is global and is kept"
         in " ".join(wrong.output.split())
     ), wrong.output[-3000:]
-
-    # A teardown interrupted after the regional deletes leaves the budget alone in the
-    # account: the variable lets a rerun finish the job from any region.
     anyway = run_playbook(
         "teardown.yml",
         "-e",
@@ -212,6 +205,18 @@ def test_teardown_in_a_region_without_the_stack_keeps_the_global_budget(
     )
     assert anyway.returncode == 0, anyway.output[-3000:]
     assert budget_names(fresh_emulator) == []
+    assert count_project_resources(ec2) == ONE_OF_EACH
+
+    teardown_passes(run_playbook)
+    assert count_project_resources(ec2) == NOTHING
+    # The digests go, never the folder (a setting, which could name another one by mistake).
+    assert list(record.glob("*.sha256")) == []
+    # The local private key survives unless its removal is asked for.
+    assert (state_dir / "keys" / "taskstack-key").exists()
+
+    again = run_playbook("teardown.yml")
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed == 0, again.recap()
 
 
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):

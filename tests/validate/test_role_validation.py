@@ -4,7 +4,8 @@ preflight's checks that need no AWS (aws_preflight's `project` and `settings`, t
 `validate` entry point, in playbooks/preflight.yml's order) run on localhost for every case
 below, in one ansible-playbook process (tests/validate/validate_cases.yml). No emulator, no
 AWS, no Docker: a wrong check is caught here in seconds, not in the emulator tests
-(tests/integration/test_bad_input.py keeps the same cases end to end, with "nothing created").
+(tests/integration/test_bad_input.py runs one refusal of each stage end to end, with "nothing
+created", and the refusals that need AWS or the run's environment).
 
 A case is (id, settings, expected): the settings override the project's group_vars as `-e`
 would; expected is a fragment of the one failure line, or None when the settings must pass.
@@ -171,9 +172,40 @@ SETTINGS_CASES: list[Case] = [
         {"aws_instance_bootstrap": "cloud-init"},
         "value of aws_instance_bootstrap must be one of: ansible, user_data, got: cloud-init",
     ),
+    # Issue 15's red team: fresh inputs that got through or read badly.
+    ("budget-limit-given-as-true", {"aws_budget_limit_usd": True}, "must be a float"),
+    (
+        "alert-addresses-as-a-string",
+        {"aws_budget_emails": "ops@example.com"},
+        "aws_budget_emails must be a list",
+    ),
 ]
 
-# The other roles. The ids shared with test_bad_input.py are its validation-only cases.
+# Issue 15's red team, the other values refused without AWS.
+RED_TEAM_CASES: list[Case] = [
+    (
+        "ssh-port-given-as-a-string",
+        firewall(ssh={"port": "22", "cidrs": ["0.0.0.0/0"]}),
+        "SSH would be open to the world (0.0.0.0/0 on port 22)",
+    ),
+    (
+        "vpc-cidr-in-multicast-space",
+        {"aws_network_vpc_cidr": "224.0.0.0/16", "aws_network_subnet_cidr": "224.0.1.0/24"},
+        "aws_network_vpc_cidr=224.0.0.0/16 lies in a range AWS does not allow for a VPC",
+    ),
+    (
+        "vpc-cidr-in-loopback-space",
+        {"aws_network_vpc_cidr": "127.0.0.0/16", "aws_network_subnet_cidr": "127.0.1.0/24"},
+        "aws_network_vpc_cidr=127.0.0.0/16",
+    ),
+    (
+        "ssh-address-without-a-prefix",
+        firewall(ssh={"cidrs": ["203.0.113.7"]}),
+        "aws_security_group_rules (rule ssh) holds '203.0.113.7', which is not an IPv4 CIDR",
+    ),
+]
+
+# The other roles.
 CASES: list[Case] = [
     ("project-defaults", {}, None),
     # aws_preflight: project
@@ -344,6 +376,21 @@ CASES: list[Case] = [
         "give at least one valid e-mail address",
     ),
     ("no-e-mail", {"aws_budget_emails": []}, "give at least one valid e-mail address"),
+    (
+        "budget-of-a-billion",
+        {"aws_budget_limit_usd": 1000000000},
+        "the monthly limit must be greater than 0 USD and at most 1000 USD",
+    ),
+    (
+        "actual-threshold-of-zero",
+        {"aws_budget_actual_threshold_percent": 0},
+        "aws_budget_actual_threshold_percent=0: a threshold is a percentage of aws_budget_limit",
+    ),
+    (
+        "forecast-threshold-above-what-aws-accepts",
+        {"aws_budget_forecast_threshold_percent": 5000},
+        "aws_budget_forecast_threshold_percent=5000: a threshold is a percentage",
+    ),
     ("several-e-mails", {"aws_budget_emails": ["a@example.com", "b.c@example.org"]}, None),
     # aws_alarms
     (
@@ -357,6 +404,21 @@ CASES: list[Case] = [
         "must be greater than 0 and below 100",
     ),
     ("alarm-cpu-threshold-decimal", {"aws_alarms_cpu_threshold_percent": 62.5}, None),
+    (
+        "alarm-cpu-threshold-over-100",
+        {"aws_alarms_cpu_threshold_percent": 150},
+        "aws_alarms_cpu_threshold_percent=150: the CPU alarm fires above this average percentage",
+    ),
+    (
+        "alarm-window-of-no-period",
+        {"aws_alarms_cpu_evaluation_periods": 0},
+        "a whole number from 1 to 288 (one day)",
+    ),
+    (
+        "alarm-tags-without-the-project",
+        {"aws_alarms_tags": {"Team": "web"}},
+        "aws_alarms_tags must hold Project=taskstack",
+    ),
     (
         "alarm-window-too-long",
         {"aws_alarms_cpu_evaluation_periods": 289},
@@ -459,7 +521,7 @@ DEPLOYER_CASES: list[Case] = [
     ),
 ]
 
-ALL_CASES = SETTINGS_CASES + SECURITY_GROUP_CASES + CASES + DEPLOYER_CASES
+ALL_CASES = SETTINGS_CASES + SECURITY_GROUP_CASES + CASES + RED_TEAM_CASES + DEPLOYER_CASES
 DEPLOYER_IDS = {i for i, _, _ in DEPLOYER_CASES}
 # The settings check costs about 1 s of CPU per case, more than all the roles' checks together
 # (measured): it runs on its own cases and on the project's defaults (a value it wrongly refused
