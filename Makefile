@@ -102,13 +102,14 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 	$(BIN)/pytest tests/readme -p no:cacheprovider
 
 # Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The
-# README's own commands come first after the kit, while its images are minutes old.
+# README's own commands come first after the kit, while its images are minutes old. Lint runs
+# beside the kit's build (" + "), which waits on downloads and Docker much of the time.
 SUITE := test-readme test-roles test-stack test-python test-collection
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
-	@tests/tools/stages.sh prerequisites setup lint $(SUITE)
+	@tests/tools/stages.sh prerequisites setup "lint + host-images" $(SUITE)
 
 test-cold: ## The whole suite from nothing, as CI runs it: the image kit rebuilt first (--force)
-	@tests/tools/stages.sh prerequisites setup lint "host-images KIT_ARGS=--force" $(SUITE)
+	@tests/tools/stages.sh prerequisites setup "lint + host-images KIT_ARGS=--force" $(SUITE)
 
 bench: setup host-images ## Benchmark the stack on its own ports (bench/README.md); BENCH_ARGS=--quick for a quick look
 	@command -v hey >/dev/null || { echo "make bench needs hey: apt-get install -y hey" >&2; exit 1; }
