@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ import pytest
 from ansible.module_utils import _internal
 from ansible_collections.taskstack.aws.tests.unit.ec2_stack import Stack, build_stack
 from ansible_collections.taskstack.aws.tests.unit.module_runner import REGION
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, DataNotFoundError
 from moto import mock_aws
 
 # The emulator's model of the Budgets calls moto lacks (embedded/budgets.py), the same one the
@@ -27,6 +28,32 @@ sys.path.insert(0, str(ROOT / "embedded"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import budgets as embedded_budgets  # noqa: E402 - found through sys.path (not a package)
 
+# The services the project's modules call: their models are parsed once, when this file is
+# imported. `ansible-test units` runs each test in a fork of the process that imported it
+# (its ansible_forked plugin), so a model parsed in a test would be parsed again in every test.
+SERVICES = ("ec2", "sts", "budgets", "cloudwatch", "sns", "iam", "resourcegroupstaggingapi")
+LOADERS: dict[Any, botocore.loaders.Loader] = {}
+
+
+def shared_loader(search_path_string=None) -> botocore.loaders.Loader:
+    if search_path_string not in LOADERS:
+        LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
+    return LOADERS[search_path_string]
+
+
+def parse_the_models_once() -> None:
+    loader = shared_loader()
+    for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
+        loader.load_data(name)
+    for service in SERVICES:
+        for type_name in ("service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1"):
+            # Not every service has every file; a model botocore lacks is one a test never asks for.
+            with contextlib.suppress(DataNotFoundError):
+                loader.load_service_model(service, type_name)
+
+
+parse_the_models_once()
+
 
 @pytest.fixture(autouse=True, scope="session")
 def shared_botocore_loader():
@@ -36,15 +63,8 @@ def shared_botocore_loader():
     session parses the service models again (a third of a second for EC2). Sharing the loader
     (it caches what it parsed) keeps the suite fast without changing what the modules do.
     """
-    loaders: dict[Any, botocore.loaders.Loader] = {}
-
-    def create_loader(search_path_string=None):
-        if search_path_string not in loaders:
-            loaders[search_path_string] = botocore.loaders.create_loader(search_path_string)
-        return loaders[search_path_string]
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(botocore.session, "create_loader", create_loader)
+        patch.setattr(botocore.session, "create_loader", shared_loader)
         yield
 
 

@@ -16,10 +16,16 @@ its next call. Replayed answers keep the runs free of moto, so several hundred r
 
 from __future__ import annotations
 
+import atexit
 import copy
+import os
+import pickle
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -243,6 +249,29 @@ BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 # What a run gets: per call, its operation, HTTP status and parsed answer (errors included).
 Recording = list[tuple[str, int, dict[str, Any]]]
 RECORDINGS: dict[str, Recording] = {}
+# `ansible-test units` runs each test in a fork of the process that collected it (its
+# ansible_forked plugin): what a test adds to RECORDINGS goes with its fork. So each recording
+# is also written to this folder, which every fork of the process reads (made at import,
+# removed when the process ends; forks end with os._exit and leave it).
+RECORDINGS_DIR = Path(tempfile.mkdtemp(prefix="taskstack-fault-recordings-"))
+atexit.register(shutil.rmtree, RECORDINGS_DIR, ignore_errors=True)
+
+
+def keep(name: str, calls: Recording) -> None:
+    RECORDINGS[name] = calls
+    path = RECORDINGS_DIR / f"{name}.pickle"
+    partial = path.with_name(f"{name}.{os.getpid()}.partial")
+    partial.write_bytes(pickle.dumps(calls))
+    partial.replace(path)
+
+
+def kept(name: str) -> Recording | None:
+    if name not in RECORDINGS:
+        path = RECORDINGS_DIR / f"{name}.pickle"
+        if not path.exists():
+            return None
+        RECORDINGS[name] = pickle.loads(path.read_bytes())
+    return RECORDINGS[name]
 
 
 @dataclass
@@ -279,12 +308,13 @@ def recording(request: pytest.FixtureRequest) -> Callable[[Scenario], Recording]
     """The recorded typical run of a scenario, made once per test session."""
 
     def get(scenario: Scenario) -> Recording:
-        if scenario.name not in RECORDINGS:
+        calls = kept(scenario.name)
+        if calls is None:
             request.getfixturevalue("aws")  # moto only for the recording
             result, calls = record(scenario)
             assert result.get("failed") is not True, result.get("msg")
-            RECORDINGS[scenario.name] = calls
-        return RECORDINGS[scenario.name]
+            keep(scenario.name, calls)
+        return calls
 
     return get
 
@@ -295,7 +325,7 @@ def test_a_typical_run_makes_the_listed_calls(aws, scenario: Scenario):
     result, calls = record(scenario)
     assert result.get("failed") is not True, result.get("msg")
     assert tuple(operation for operation, _status, _answer in calls) == scenario.calls
-    RECORDINGS[scenario.name] = calls
+    keep(scenario.name, calls)
 
 
 # ---------------------------------------------------------------- faults
