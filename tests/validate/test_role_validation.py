@@ -173,7 +173,18 @@ SETTINGS_CASES: list[Case] = [
         "value of aws_instance_bootstrap must be one of: ansible, user_data, got: cloud-init",
     ),
     # Issue 15's red team: fresh inputs that got through or read badly.
-    ("budget-limit-given-as-true", {"aws_budget_limit_usd": True}, "must be a float"),
+    (
+        "budget-limit-given-as-true",
+        {"aws_budget_limit_usd": True},
+        "aws_budget_limit_usd must be a float",
+    ),
+    # A string where the spec says int: the settings check lets it through (Ansible converts
+    # it), and the firewall check still sees SSH open to the world.
+    (
+        "ssh-port-given-as-a-string",
+        firewall(ssh={"port": "22", "cidrs": ["0.0.0.0/0"]}),
+        "SSH would be open to the world (0.0.0.0/0 on port 22)",
+    ),
     (
         "alert-addresses-as-a-string",
         {"aws_budget_emails": "ops@example.com"},
@@ -184,9 +195,10 @@ SETTINGS_CASES: list[Case] = [
 # Issue 15's red team, the other values refused without AWS.
 RED_TEAM_CASES: list[Case] = [
     (
-        "ssh-port-given-as-a-string",
-        firewall(ssh={"port": "22", "cidrs": ["0.0.0.0/0"]}),
-        "SSH would be open to the world (0.0.0.0/0 on port 22)",
+        "one-tag-more-than-aws-allows",
+        {"project_extra_tags": {f"Team{n}": "x" for n in range(47)}},
+        "project_extra_tags has 47 tags: with the project's own and Name each resource would "
+        "carry 51, over AWS's 50 per resource; keep at most 46",
     ),
     (
         "vpc-cidr-in-multicast-space",
