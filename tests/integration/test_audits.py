@@ -1,4 +1,5 @@
-"""playbooks/audit.yml, as site.yml runs it: the billing alert exists, the tagging rules hold."""
+"""playbooks/audit.yml: the billing alert exists (checked when the play runs alone; in site.yml
+preflight ensured it), the tagging rules hold."""
 
 from __future__ import annotations
 

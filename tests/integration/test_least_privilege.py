@@ -230,6 +230,11 @@ def test_the_deployer_runs_the_stacks_whole_life_with_nothing_more(
         "playbooks/provision.yml", "-e", '{"aws_preflight_operator_cidrs": ["198.51.100.7/32"]}'
     )
     assert moved.returncode == 0, moved.output[-3000:]
+    # audit.yml alone checks that the budget exists, listing the account's budgets
+    # (DescribeBudgets, authorized on budget/*); in site.yml preflight's ensure stands for it.
+    audited = deployer.playbook("playbooks/audit.yml")
+    assert audited.returncode == 0, audited.output[-3000:]
+    assert "aws_budget : Ensure the monthly cost budget" in audited.output
     plain = allowed_actions_of_the_deployer(iam_emulator)
 
     drift(iam_emulator.client("ec2"))
