@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import boto3
+import botocore.session
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
@@ -50,6 +52,29 @@ def test_budgets_client_is_global_but_keeps_the_endpoint(monkeypatch: pytest.Mon
 def test_botocore_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")  # the embedded default's
     assert budgets_client(aws_module()).meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+def test_sessions_share_parsed_service_models_once_a_client_was_built():
+    budgets_client(aws_module(region="eu-west-3"))
+
+    # What amazon.aws builds for each module run: a new session, a new client.
+    first, second = (boto3.session.Session()._session for _ in range(2))
+    assert first.get_component("data_loader") is second.get_component("data_loader")
+    model = first.get_service_model("ec2")
+    assert second.get_service_model("ec2").operation_names == model.operation_names
+
+    # boto3 adds its own folder to the loader of each session: the list must not grow with them.
+    loader = first.get_component("data_loader")
+    length = len(loader.search_paths)
+    for _ in range(5):
+        boto3.session.Session()
+    assert len(loader.search_paths) == length
+
+    # A session with its own data path (AWS_DATA_PATH) keeps a loader of its own.
+    other = botocore.session.get_session()
+    other.set_config_variable("data_path", "/nonexistent/models")
+    assert other.get_component("data_loader") is not loader
+    assert other.get_component("data_loader").search_paths[0] == "/nonexistent/models"
 
 
 @pytest.mark.parametrize(
