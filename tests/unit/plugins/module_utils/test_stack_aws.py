@@ -58,7 +58,8 @@ def test_sessions_share_parsed_service_models_once_a_client_was_built():
     budgets_client(aws_module(region="eu-west-3"))
 
     # What amazon.aws builds for each module run: a new session, a new client.
-    first, second = (boto3.session.Session()._session for _ in range(2))
+    first = boto3.session.Session()._session
+    second = boto3.session.Session()._session
     assert first.get_component("data_loader") is second.get_component("data_loader")
     model = first.get_service_model("ec2")
     assert second.get_service_model("ec2").operation_names == model.operation_names
@@ -66,8 +67,8 @@ def test_sessions_share_parsed_service_models_once_a_client_was_built():
     # boto3 adds its own folder to the loader of each session: the list must not grow with them.
     loader = first.get_component("data_loader")
     length = len(loader.search_paths)
-    for _ in range(5):
-        boto3.session.Session()
+    for region in ("eu-west-1", "eu-west-2", "eu-west-3"):
+        boto3.session.Session(region_name=region)
     assert len(loader.search_paths) == length
 
     # A session with its own data path (AWS_DATA_PATH) keeps a loader of its own.
