@@ -48,8 +48,17 @@ HOST_LEFTOVERS = "embedded/playbooks/host_leftovers.yml"
 PLAYBOOK_TIMEOUT_S = 900
 
 # Settings of the caller's shell that would change what a playbook does: a real AWS profile,
-# another emulator's endpoint, Molecule's or the benchmark's Ansible settings, a project name.
-CALLER_SETTINGS = ("ANSIBLE_", "AWS_", "EMBEDDED_", "MOLECULE_", "BENCH_", "PROJECT_")
+# another emulator's endpoint, Molecule's or the benchmark's Ansible settings, a project name,
+# the strategy's off switch (TASKSTACK_MITOGEN).
+CALLER_SETTINGS = (
+    "ANSIBLE_",
+    "AWS_",
+    "EMBEDDED_",
+    "MOLECULE_",
+    "BENCH_",
+    "PROJECT_",
+    "TASKSTACK_",
+)
 # Keep the user's ~/.aws out, and botocore away from instance metadata off an EC2 machine.
 ISOLATION = {
     "AWS_CONFIG_FILE": "/dev/null",

@@ -121,20 +121,21 @@ def _endpoint_resolver() -> EndpointResolver:
     From the data, not a session: a session reads the profile (AWS_PROFILE), and a profile that
     does not exist must be reported by the call that uses it, in one line.
     """
-    return EndpointResolver(create_loader().load_data("endpoints"))
+    return EndpointResolver(_loader_of_data_path(None).load_data("endpoints"))
 
 
 def _share_service_models() -> None:
     """One botocore loader per data path for the whole interpreter, instead of one per session.
 
     Every boto3 session (amazon.aws builds one per module run) makes its own loader, which reads
-    and parses the service's model again: 0.13 s for an EC2 client, measured. Under Mitogen the
-    modules of a run share one interpreter, so a shared loader keeps the parsed models from one
-    task to the next, for amazon.aws's modules too once one of this project's has run (preflight's
-    identity check is the first task of site.yml and teardown.yml). Safe because the models are
-    files that do not change during a run, and botocore's own per-loader cache already hands the
-    same parsed model to every client of one session. In a process per module (the linear
-    strategy) it changes nothing.
+    and parses the service's model again (bench/aws_task_cost.py: an ec2_instance_info run took
+    0.38 s so, 0.10 s with one loader). Under Mitogen the modules of a run share one
+    interpreter, so a shared loader keeps the parsed models from one task to the next, for
+    amazon.aws's modules too once one of this project's has run (preflight's identity check is
+    the first task of site.yml and teardown.yml). Safe because the models are files that do not
+    change during a run, and botocore's own per-loader cache already hands the same parsed model
+    to every client of one session. In a process per module (the linear strategy) it changes
+    nothing.
     """
     if botocore_session.create_loader is _shared_loader:
         return
@@ -148,7 +149,8 @@ def _loader_of_data_path(search_path_string: str | None):
 
 def _shared_loader(search_path_string: str | None = None):
     loader = _loader_of_data_path(search_path_string)
-    # boto3 appends its own data folder to the loader of each session it makes: once is enough.
+    # boto3 appends its own data folder to the loader of each session it makes, after this:
+    # the list keeps one copy of it too many, not one per session.
     loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
     return loader
 

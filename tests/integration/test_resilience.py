@@ -228,6 +228,19 @@ HOST_FAST_PATH = "its configuration and deployment are skipped"
 SSH_DROPIN = "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf"
 
 
+# What Ansible's ssh connection prints at -vvv for each command it runs on the host, and what
+# the project's strategy plugin prints at -v when Mitogen runs the plays.
+PLAIN_SSH = "SSH: EXEC"
+MITOGEN_LINE = "strategy: Mitogen for Ansible's linear strategy"
+WAIT_PLAY = "PLAY [Wait for the instance to accept SSH and finish booting]"
+
+
+def wait_play(output: str) -> str:
+    """The output of wait_for_host.yml's play on the instance."""
+    start = output.index(WAIT_PLAY)
+    return output[start : output.find("PLAY [", start + len(WAIT_PLAY))]
+
+
 def skipped_the_host(run: harness.PlaybookRun) -> bool:
     return HOST_FAST_PATH in " ".join(run.output.split())
 
@@ -507,13 +520,18 @@ def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(st
     assert count_project_resources(stack.ec2) == NOTHING
     for generated in ("keys", "secrets", "stack-state"):
         shutil.rmtree(stack.state_dir / generated, ignore_errors=True)
-    first = stack.runner.playbook("site.yml")
+    first = stack.runner.playbook("site.yml", "-vvv")
     assert first.returncode == 0, first.output[-3000:]
 
-    again = stack.runner.playbook("site.yml")
+    again = stack.runner.playbook("site.yml", "-vvv")
     assert again.returncode == 0 and again.changed == 0, again.output[-3000:]
     assert "are as the last converge left them" in folded(again.output)
     assert skipped_the_host(again)
+    # The wait for the new host runs over plain SSH (Mitogen's wait for a host whose Python is
+    # unknown never ends); once its Python is in the fact cache, under Mitogen (no ssh command).
+    assert MITOGEN_LINE in again.output, "Mitogen did not run the plays (it could not load?)"
+    assert PLAIN_SSH in wait_play(first.output), wait_play(first.output)[-3000:]
+    assert PLAIN_SSH not in wait_play(again.output), wait_play(again.output)[-3000:]
 
     # The backup taken before the teardowns, into the stack built again: the tasks are back.
     assert stack.backed_up_tasks, "no backup was taken earlier in this file"

@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 import botocore.client
-import botocore.loaders
 import botocore.session
 import pytest
 from ansible.module_utils import _internal
+from ansible_collections.taskstack.aws.plugins.module_utils import stack_aws
 from ansible_collections.taskstack.aws.tests.unit.ec2_stack import Stack, build_stack
 from ansible_collections.taskstack.aws.tests.unit.module_runner import REGION
 from botocore.exceptions import ClientError, DataNotFoundError
@@ -32,13 +32,9 @@ import budgets as embedded_budgets  # noqa: E402 - found through sys.path (not a
 # imported. `ansible-test units` runs each test in a fork of the process that imported it
 # (its ansible_forked plugin), so a model parsed in a test would be parsed again in every test.
 SERVICES = ("ec2", "sts", "budgets", "cloudwatch", "sns", "iam", "resourcegroupstaggingapi")
-LOADERS: dict[Any, botocore.loaders.Loader] = {}
-
-
-def shared_loader(search_path_string=None) -> botocore.loaders.Loader:
-    if search_path_string not in LOADERS:
-        LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
-    return LOADERS[search_path_string]
+# The project's own shared loader (module_utils/stack_aws.py), which a module run in a
+# persistent interpreter installs itself: installed and filled here, before any fork.
+shared_loader = stack_aws._shared_loader
 
 
 def parse_the_models_once() -> None:
@@ -57,11 +53,12 @@ parse_the_models_once()
 
 @pytest.fixture(autouse=True, scope="session")
 def shared_botocore_loader():
-    """One botocore data loader for the whole run.
+    """One botocore data loader for the whole run, the one the project's modules install.
 
     Each module run builds new boto3 sessions, as a real module process does, and each new
     session parses the service models again (a third of a second for EC2). Sharing the loader
-    (it caches what it parsed) keeps the suite fast without changing what the modules do.
+    (it caches what it parsed) keeps the suite fast; the amazon.aws modules' tests, which never
+    build a client through stack_aws, share it too.
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", shared_loader)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import boto3
+import botocore.loaders
 import botocore.session
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils import stack_aws
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     NO_CREDENTIALS_MSG,
     NotAwsAnswer,
@@ -54,8 +56,13 @@ def test_botocore_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch)
     assert budgets_client(aws_module()).meta.endpoint_url == "http://127.0.0.1:4566"
 
 
-def test_sessions_share_parsed_service_models_once_a_client_was_built():
+def test_sessions_share_parsed_service_models_once_a_client_was_built(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # As in a module process: botocore's own factory (conftest installs the shared one).
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
     budgets_client(aws_module(region="eu-west-3"))
+    assert botocore.session.create_loader is stack_aws._shared_loader
 
     # What amazon.aws builds for each module run: a new session, a new client.
     first = boto3.session.Session()._session
