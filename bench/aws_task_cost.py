@@ -5,7 +5,8 @@ side by side in one run.
 The same playbook (bench/aws_task_cost.yml: the project's identity check, then ten runs each of
 ec2_vpc_net_info and ec2_instance_info) against the emulator of the harness's bench profile,
 from this tree and from a git worktree of --against, the two alternating. Prints the first
-task's time and the median time of one module run; nothing is asserted.
+task's time and, for each module, the median over the runs of its loop's time divided by ten
+(a module run and the loop's own overhead per item); nothing is asserted.
 
 Usage: aws_task_cost.py [--against COMMIT] [--runs N]
 """
@@ -57,12 +58,7 @@ def worktree(commit: str) -> Iterator[Path]:
 def timed_run(runner: harness.Runner, tree: Path, timing_file: Path) -> dict[str, float]:
     """Each task's wall time in one run of the playbook from ``tree``."""
     timing_file.unlink(missing_ok=True)
-    env = {
-        **runner.env,
-        "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
-        "BENCH_TIMING_FILE": str(timing_file),
-    }
+    env = {**runner.env, **benchlib.timer_settings(), "BENCH_TIMING_FILE": str(timing_file)}
     result = subprocess.run(
         runner.argv("ansible-playbook", str(PLAYBOOK)),
         cwd=tree,
@@ -102,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             timing_dir = Path(stack_of_trees.enter_context(tempfile.TemporaryDirectory()))
             runs: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
             for number in range(args.runs):
-                for label, tree in trees.items():
-                    timing = timing_dir / f"{number}-{len(runs[label])}-{tree.name}.jsonl"
+                for index, (label, tree) in enumerate(trees.items()):
+                    timing = timing_dir / f"run{number}-tree{index}.jsonl"
                     runs[label].append(timed_run(stack.runner, tree, timing))
     finally:
         if started_here:

@@ -41,6 +41,15 @@ def call_kind(action: str) -> str:
     return "read" if action.startswith(READ_PREFIXES) else "mutating"
 
 
+def timer_settings() -> dict[str, str]:
+    """The Ansible settings that turn on the bench_timer callback (bench/callback_plugins); it
+    writes to the file named by BENCH_TIMING_FILE."""
+    return {
+        "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).resolve().parent / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+    }
+
+
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []

@@ -153,11 +153,7 @@ class Stack:
             "EMBEDDED_REQUEST_LOG": str(self.request_log),
         }
         emulator = harness.Emulator.with_hosts(PROFILE, self.state_dir, server_settings=server)
-        timer = {
-            "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
-        }
-        return harness.Stack(emulator, self.state_dir / "project", timer)
+        return harness.Stack(emulator, self.state_dir / "project", benchlib.timer_settings())
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import benchlib
 import pytest
 
@@ -262,3 +264,9 @@ def test_report_reproduce_command():
         report.reproduce("make bench  # .venv/bin/python bench/stack_bench.py --runs 1")
         == "make bench BENCH_ARGS='--runs 1'"
     )
+
+
+def test_timer_settings_name_the_callback_that_exists():
+    settings = benchlib.timer_settings()
+    assert settings["ANSIBLE_CALLBACKS_ENABLED"] == "bench_timer"
+    assert (Path(settings["ANSIBLE_CALLBACK_PLUGINS"]) / "bench_timer.py").is_file()

@@ -235,6 +235,19 @@ MITOGEN_LINE = "strategy: Mitogen for Ansible's linear strategy"
 WAIT_PLAY = "PLAY [Wait for the instance to accept SSH and finish booting]"
 
 
+BANNER_WAIT = "Wait for the SSH server of a host seen before (its banner, no login)"
+
+
+def task_status(output: str, task: str) -> str:
+    """ok, changed, skipping or fatal: the first result line after the task's header."""
+    start = output.index(f"TASK [{task}]")
+    for line in output[start:].splitlines()[1:]:
+        status = line.split(":", 1)[0]
+        if status in ("ok", "changed", "skipping", "fatal"):
+            return status
+    return "no result"
+
+
 def wait_play(output: str) -> str:
     """The output of wait_for_host.yml's play on the instance."""
     start = output.index(WAIT_PLAY)
@@ -410,6 +423,8 @@ def test_a_paused_stack_costs_its_disk_and_resumes_with_its_data(stack: Stack):
 
     started = stack.runner.playbook("start.yml")
     assert started.returncode == 0, started.output[-3000:]
+    # Its Python known, the host is waited for until its SSH server answers, then under Mitogen.
+    assert task_status(started.output, BANNER_WAIT) == "ok"
     instance = the_instance(stack)
     assert instance["State"]["Name"] == "running"
     assert instance["PublicIpAddress"] != address
@@ -532,6 +547,8 @@ def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(st
     assert MITOGEN_LINE in again.output, "Mitogen did not run the plays (it could not load?)"
     assert PLAIN_SSH in wait_play(first.output), wait_play(first.output)[-3000:]
     assert PLAIN_SSH not in wait_play(again.output), wait_play(again.output)[-3000:]
+    assert task_status(first.output, BANNER_WAIT) == "skipping"
+    assert task_status(again.output, BANNER_WAIT) == "ok"
 
     # The backup taken before the teardowns, into the stack built again: the tasks are back.
     assert stack.backed_up_tasks, "no backup was taken earlier in this file"
