@@ -102,6 +102,13 @@ def test_checks_are_skipped_only_for_settings_that_passed(tmp_path: Path) -> Non
     assert code == 0, changed
     assert checks_ran(changed), "a changed setting must be checked again"
 
+    # Both sets passed: going back to the first (site.yml after teardown.yml, say) skips again.
+    code, back = run_checks(tmp_path)
+    assert code == 0, back
+    assert not checks_ran(back), "the first settings passed before: the checks must be skipped"
+    recorded = (tmp_path / "record" / "settings.sha256").read_text().split()
+    assert len(recorded) == 2, recorded
+
     # What passed before must not let a misspelt setting through.
     code, misspelt = run_checks(tmp_path, "-e", "aws_network_vpc_cidrr=10.0.0.0/16")
     assert code != 0
@@ -110,6 +117,23 @@ def test_checks_are_skipped_only_for_settings_that_passed(tmp_path: Path) -> Non
     code, bad_project = run_checks(tmp_path, "-e", "project_environment=qa")
     assert code != 0
     assert "project_environment='qa' is not one of" in failure(bad_project)
+
+
+@pytest.mark.slow
+def test_only_the_newest_sets_of_settings_are_remembered(tmp_path: Path) -> None:
+    for cidr in ("10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"):
+        code, results = run_checks(
+            tmp_path, "-e", "aws_preflight_record_count=2", "-e", f"aws_network_vpc_cidr={cidr}"
+        )
+        assert code == 0, results
+        assert checks_ran(results)
+    assert len((tmp_path / "record" / "settings.sha256").read_text().split()) == 2
+    # 10.1.0.0/16 was the oldest of three: forgotten, so checked again.
+    code, results = run_checks(
+        tmp_path, "-e", "aws_preflight_record_count=2", "-e", "aws_network_vpc_cidr=10.1.0.0/16"
+    )
+    assert code == 0, results
+    assert checks_ran(results)
 
 
 @pytest.mark.slow
