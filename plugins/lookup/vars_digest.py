@@ -61,9 +61,19 @@ def name_patterns(terms: list[Any]) -> list[re.Pattern[str]]:
     return patterns
 
 
+def with_string_keys(value: Any) -> Any:
+    """``value`` with every mapping's keys as strings: YAML allows {22: ssh, web: 80}, which
+    JSON cannot sort."""
+    if isinstance(value, dict):
+        return {str(key): with_string_keys(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [with_string_keys(item) for item in value]
+    return value
+
+
 def sha256_of(values: dict[str, Any]) -> str:
     # default=str: a templated value may hold dates or other non-JSON types.
-    text = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
+    text = json.dumps(with_string_keys(values), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -36,13 +36,19 @@ PLAYBOOK = """\
         name: aws_preflight
         tasks_from: settings
 """
+# What backup.yml and restore.yml run: the settings checks alone.
+SETTINGS_ONLY = PLAYBOOK.split("    - name: Refuse misspelt")[0].replace(
+    "tasks_from: project", "tasks_from: settings"
+)
 
 
-def run_checks(work: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+def run_checks(
+    work: Path, *extra: str, playbook_text: str = PLAYBOOK
+) -> tuple[int, dict[str, Any]]:
     """The playbook's return code and, by task name, localhost's result (the json callback)."""
     env = checks_environment(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     playbook = work / "checks.yml"
-    playbook.write_text(PLAYBOOK)
+    playbook.write_text(playbook_text)
     run = subprocess.run(
         [
             "ansible-playbook",
@@ -74,7 +80,7 @@ def run_checks(work: Path, *extra: str) -> tuple[int, dict[str, Any]]:
 
 def checks_ran(results: dict[str, Any]) -> bool:
     """Whether both checks' includes ran (neither skipped)."""
-    includes = [results[name] for name in CHECKS_INCLUDES]
+    includes = [results[name] for name in CHECKS_INCLUDES if name in results]
     assert len({bool(r.get("skipped")) for r in includes}) == 1, includes
     return not includes[0].get("skipped", False)
 
@@ -143,3 +149,25 @@ def test_checks_always_run_without_a_record_dir(tmp_path: Path) -> None:
         assert code == 0, results
         assert checks_ran(results)
     assert not (tmp_path / "record").exists()
+
+
+@pytest.mark.slow
+def test_the_settings_checks_alone_record_nothing(tmp_path: Path) -> None:
+    """backup.yml checks the settings only: that must not let a later run skip the project
+    checks (the project name guards teardown against a wildcard)."""
+    code, results = run_checks(tmp_path, playbook_text=SETTINGS_ONLY)
+    assert code == 0, results
+    assert checks_ran(results)
+    assert not (tmp_path / "record" / "settings.sha256").exists()
+
+
+@pytest.mark.slow
+def test_the_role_tag_settings_count_whatever_roles_are_checked(tmp_path: Path) -> None:
+    """The project checks read each role's tag setting by name (aws_preflight_role_tag_settings),
+    also when its role is not among aws_preflight_checked_roles."""
+    narrowed = {"aws_preflight_checked_roles": ["aws_preflight", "aws_teardown"]}
+    code, results = run_checks(tmp_path, "-e", json.dumps(narrowed))
+    assert code == 0, results
+    code, results = run_checks(tmp_path, "-e", json.dumps({**narrowed, "aws_network_tags": {}}))
+    assert code != 0
+    assert "aws_network_tags must hold Project=" in failure(results)

@@ -52,6 +52,12 @@ def test_a_value_that_does_not_template_counts_as_its_error() -> None:
     assert first != digest(SETTINGS, "^net_")
 
 
+def test_a_mapping_with_number_and_string_keys_is_digested() -> None:
+    ports = {**SETTINGS, "net_ports": {22: "ssh", "web": 80}}
+    assert digest(ports, "^net_") == digest(dict(ports), "^net_")
+    assert digest(ports, "^net_") != digest({**ports, "net_ports": {22: "ssh"}}, "^net_")
+
+
 def test_a_pattern_that_is_not_a_regular_expression_is_refused() -> None:
     with pytest.raises(AnsibleError, match="is not a regular expression"):
         digest(SETTINGS, "^(net_")
