@@ -13,8 +13,8 @@ description:
     name matches one of the regular expressions given (searched as
     C(ansible.builtin.varnames) does), in the order of the names.
   - A value that cannot be templated, such as a setting derived from another whose value is
-    wrong, counts as the error's message instead of failing the lookup, so that the checks
-    that judge that value still run and say what to fix in one line.
+    wrong, counts as the error's message instead of failing the lookup, so that the check
+    that judges that value (the role's own C(validate)) still runs and says what to fix.
   - Only the digest comes back; values may hold secrets.
 options:
   _terms:
