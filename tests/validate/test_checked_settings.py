@@ -126,6 +126,28 @@ def test_checks_are_skipped_only_for_settings_that_passed(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+def test_the_host_that_the_first_converge_creates_changes_no_setting(tmp_path: Path) -> None:
+    """Preflight runs before the instance exists on the first converge and after it on the
+    next: what the inventory says about the host (address, port, URLs) is no setting, or
+    every first rerun would check again settings that had just passed."""
+    # The same inventory sources both times (they are part of the code digested): the group
+    # is empty, then holds the instance, as the dynamic inventory finds it.
+    inventory = tmp_path / "inventory" / "hosts.yml"
+    inventory.parent.mkdir()
+    inventory.write_text("aws_ec2:\n  hosts: {}\n")
+    code, first = run_checks(tmp_path, "-i", str(inventory))
+    assert code == 0, first
+    assert checks_ran(first)
+
+    inventory.write_text(
+        "aws_ec2:\n  hosts:\n    i-0123456789abcdef0:\n      aws_public_ip_address: 203.0.113.10\n"
+    )
+    code, rerun = run_checks(tmp_path, "-i", str(inventory))
+    assert code == 0, rerun
+    assert not checks_ran(rerun), "the settings passed before the host existed"
+
+
+@pytest.mark.slow
 def test_only_the_newest_sets_of_settings_are_remembered(tmp_path: Path) -> None:
     for cidr in ("10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"):
         code, results = run_checks(
