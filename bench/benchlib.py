@@ -50,6 +50,20 @@ def timer_settings() -> dict[str, str]:
     }
 
 
+# The reruns after each first converge, by name: as users run it, with Ansible's linear
+# strategy, and with every role run (stack_state's fast path off).
+USER_RERUN = "rerun"
+OTHER_RERUNS = ("rerun-linear", "rerun-full")
+
+
+def rerun_order(turn: int) -> list[str]:
+    """The user's rerun first, always: it is what a user runs next, and only it shows what the
+    first converge left for the next run to redo (a check that did not record that it passed,
+    say). The other two swap places from one run to the next."""
+    shift = turn % len(OTHER_RERUNS)
+    return [USER_RERUN, *OTHER_RERUNS[shift:], *OTHER_RERUNS[:shift]]
+
+
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []

@@ -4,8 +4,8 @@ the project's strategy (Mitogen) against Ansible's linear one, the configure pha
 Ansible's defaults, and the app under load on a t3.micro-sized host.
 
 Each run starts from nothing: site.yml (first converge), site.yml again three times (the rerun
-as users run it, with the linear strategy, and with every role run: stack_state_enabled=false;
-order rotating), the load test, playbooks/configure.yml
+as users run it, first; then with the linear strategy and with every role run:
+stack_state_enabled=false, these two in turn), the load test, playbooks/configure.yml
 with the project's ansible.cfg, the same without Mitogen and with Ansible's defaults,
 teardown.yml; then (unless --no-user-data) a whole first converge with the host prepared by
 user data (aws_instance_bootstrap=user_data), (unless --no-linear) one with the linear strategy
@@ -396,14 +396,14 @@ USER_DATA = ("-e", "aws_instance_bootstrap=user_data")
 
 
 def reruns(stack: Stack, label: str, turn: int) -> dict[str, TimedRun]:
-    """site.yml again: as users run it, with the linear strategy, and with every role run
-    (no fast path); the order rotates from one run to the next."""
-    order = [("rerun", None, ()), ("rerun-linear", LINEAR, ()), ("rerun-full", None, EVERY_ROLE)]
-    order = order[turn % 3 :] + order[: turn % 3]
-    return {
-        name: stack.playbook("site.yml", f"{label}-{name}", extra_env=env, args=args)
-        for name, env, args in order
-    }
+    """site.yml again: as users run it (first), then with the linear strategy and with every
+    role run (no fast path), these two in turn (benchlib.rerun_order)."""
+    how = {"rerun": (None, ()), "rerun-linear": (LINEAR, ()), "rerun-full": (None, EVERY_ROLE)}
+    runs = {}
+    for name in benchlib.rerun_order(turn):
+        env, args = how[name]
+        runs[name] = stack.playbook("site.yml", f"{label}-{name}", extra_env=env, args=args)
+    return runs
 
 
 def one_run(stack: Stack, index: int, args: argparse.Namespace, defaults: Path) -> dict[str, Any]:

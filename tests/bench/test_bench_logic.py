@@ -270,3 +270,11 @@ def test_timer_settings_name_the_callback_that_exists():
     settings = benchlib.timer_settings()
     assert settings["ANSIBLE_CALLBACKS_ENABLED"] == "bench_timer"
     assert (Path(settings["ANSIBLE_CALLBACK_PLUGINS"]) / "bench_timer.py").is_file()
+
+
+@pytest.mark.parametrize("turn", range(4))
+def test_the_users_rerun_comes_first_and_the_others_alternate(turn):
+    order = benchlib.rerun_order(turn)
+    assert order[0] == benchlib.USER_RERUN
+    assert sorted(order[1:]) == sorted(benchlib.OTHER_RERUNS)
+    assert benchlib.rerun_order(turn + 1)[1:] == order[:0:-1]
