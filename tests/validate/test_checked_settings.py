@@ -130,8 +130,9 @@ def test_the_host_that_the_first_converge_creates_changes_no_setting(tmp_path: P
     """Preflight runs before the instance exists on the first converge and after it on the
     next: what the inventory says about the host (address, port, URLs) is no setting, or
     every first rerun would check again settings that had just passed."""
-    # The same inventory sources both times (they are part of the code digested): the group
-    # is empty, then holds the instance, as the dynamic inventory finds it.
+    # The same inventory sources both times (their folders are among the settings digested,
+    # in stack_state_sources): the group is empty, then holds the instance, as the dynamic
+    # inventory finds it.
     inventory = tmp_path / "inventory" / "hosts.yml"
     inventory.parent.mkdir()
     inventory.write_text("aws_ec2:\n  hosts: {}\n")
