@@ -348,6 +348,23 @@ def network_only(tmp_path) -> str:
     return str(playbook)
 
 
+def test_the_summary_prefers_addresses_set_in_group_vars_to_the_inventorys(provisioned, tmp_path):
+    """playbooks/summary.yml passes what the inventory says about reaching the host; a
+    stack_summary_ setting in group_vars (here a later inventory source's) still wins."""
+    overlay = tmp_path / "overlay"
+    (overlay / "group_vars" / "all").mkdir(parents=True)
+    (overlay / "hosts.yml").write_text("all: {}\n")
+    (overlay / "group_vars" / "all" / "summary.yml").write_text(
+        "stack_summary_web_url: http://tasks.example.test/\nstack_summary_ssh_port: 2200\n"
+    )
+    sources = f"{provisioned.env['ANSIBLE_INVENTORY']},{overlay / 'hosts.yml'}"
+    run = provisioned.playbook("playbooks/summary.yml", env={"ANSIBLE_INVENTORY": sources})
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Web page:  http://tasks.example.test/" in run.output
+    # The YAML callback folds the long SSH line: any white space between its words.
+    assert re.search(r"SSH:\s+ssh -i \S+\s+-p 2200\s+ubuntu@", run.output), run.output[-2000:]
+
+
 def module_args_of(output: str, key: str) -> list[str]:
     """The values a module option had in the run (-vvv shows each invocation's module_args)."""
     return re.findall(rf"^\s+{key}: (.*)$", output, flags=re.MULTILINE)
