@@ -35,7 +35,13 @@ from iam_testing import (
     policy_actions,
     without_action,
 )
-from stack_testing import NOTHING, PROVISIONING, count_project_resources, playbook_env_for
+from stack_testing import (
+    NOTHING,
+    PROJECT,
+    PROVISIONING,
+    count_project_resources,
+    playbook_env_for,
+)
 
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
 GLOBAL_PREFIXES = ("budgets:", "iam:", "sts:", "tag:")
@@ -278,8 +284,8 @@ def the_projects_vpc(emulator: Emulator) -> None:
     site.yml tags it. The deployer's whole life above tears a whole stack down; a stack built
     here first cost a provisioning run as the deployer (173 s of a worker, pytest --durations)."""
     tags = {
-        "Name": "taskstack-vpc",
-        "Project": "taskstack",
+        "Name": f"{PROJECT}-vpc",
+        "Project": PROJECT,
         "Environment": "dev",
         "ManagedBy": "ansible",
     }
