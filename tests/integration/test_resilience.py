@@ -281,6 +281,32 @@ def test_drift_on_the_host_is_put_back_by_the_next_run(stack: Stack):
     assert skipped_the_host(again)
 
 
+STACK_FAST_PATH = "the account checks and the provisioning roles are skipped"
+
+
+def test_a_bad_budget_setting_on_a_converged_stack_is_refused_before_any_change(stack: Stack):
+    """Preflight ensures the budget with the settings it validated, or, when the stack is as the
+    last converge left it, with the settings that converge validated: the budget's settings are
+    part of the stack's digest, so a changed one (here below the instance's price) is checked
+    again and refused, and the budget keeps its limit."""
+    budgets = stack.emulator.client("budgets", region="us-east-1")
+
+    def limit() -> dict[str, str]:
+        (budget,) = budgets.describe_budgets(AccountId="123456789012")["Budgets"]
+        return budget["BudgetLimit"]
+
+    settled = stack.runner.playbook("site.yml")
+    assert settled.returncode == 0 and settled.changed == 0, settled.output[-3000:]
+    assert STACK_FAST_PATH in folded(settled.output), settled.output[-3000:]
+
+    before = limit()
+    refused = stack.runner.playbook("site.yml", "-e", "aws_budget_limit_usd=5")
+    assert refused.returncode != 0, refused.output[-3000:]
+    assert STACK_FAST_PATH not in folded(refused.output), refused.output[-3000:]
+    assert "above aws_budget_limit_usd=5" in folded(refused.output), refused.error_lines()
+    assert limit() == before
+
+
 def secret_lines(state_dir: Path) -> dict[str, str]:
     """The database password and the private key's body lines, as found on the controller."""
     (password_file,) = (state_dir / "secrets").iterdir()
