@@ -13,6 +13,8 @@ from harness import PROJECT_REGION, Emulator, PlaybookRun, Profile, Runner, Stac
 
 REGION = PROJECT_REGION
 PROJECT = "taskstack"
+# The account moto answers for (its default), where the tests read the budgets.
+ACCOUNT = "123456789012"
 # The project every test deploys and its alert address, whatever the developer's shell says.
 TEST_SETTINGS = {
     "PROJECT_NAME": PROJECT,

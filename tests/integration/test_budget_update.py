@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from emulator import PLACEHOLDER_ALERT_EMAIL
 from harness import Emulator, Runner
+from stack_testing import ACCOUNT
 
 pytestmark = pytest.mark.slow
 
-ACCOUNT = "123456789012"
 BUDGET = "taskstack-monthly-cost"
 TOPIC = {"SubscriptionType": "SNS", "Address": "arn:aws:sns:us-east-1:123456789012:alerts"}
 CONSOLE_FILTERS = {

@@ -27,6 +27,7 @@ from pathlib import Path
 import harness
 import pytest
 from stack_testing import (
+    ACCOUNT,
     NOTHING,
     ONE_OF_EACH,
     TEST_SETTINGS,
@@ -292,7 +293,7 @@ def test_a_bad_budget_setting_on_a_converged_stack_is_refused_before_any_change(
     budgets = stack.emulator.client("budgets", region="us-east-1")
 
     def limit() -> dict[str, str]:
-        (budget,) = budgets.describe_budgets(AccountId="123456789012")["Budgets"]
+        (budget,) = budgets.describe_budgets(AccountId=ACCOUNT)["Budgets"]
         return budget["BudgetLimit"]
 
     settled = stack.runner.playbook("site.yml")

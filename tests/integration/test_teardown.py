@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from harness import Emulator, Runner, free_port
 from stack_testing import (
+    ACCOUNT,
     NOTHING,
     ONE_OF_EACH,
     PROJECT,
@@ -157,7 +158,6 @@ def test_teardown_keeps_a_key_pair_of_the_project_name_without_the_project_tag(r
 
 
 BUDGET = "taskstack-monthly-cost"
-ACCOUNT = "123456789012"
 
 
 def budget_names(emulator: Emulator) -> list[str]:
