@@ -9,6 +9,7 @@ die halfway, and it costs one full deploy instead of one per kill point.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -103,6 +104,7 @@ def run_and_kill(
     while process.poll() is None and time.monotonic() < deadline:
         if kill_when(lines):
             os.killpg(process.pid, signal.SIGKILL)
+            kill_what_left_the_group(stack)
             killed = True
             break
         time.sleep(0.2)
@@ -112,6 +114,27 @@ def run_and_kill(
     stack.verbose_outputs.append(output)
     assert killed, f"{playbook} ended before the kill point:\n{output[-3000:]}"
     return output
+
+
+def kill_what_left_the_group(stack: Stack) -> None:
+    """Mitogen's children that hold a terminal start their own session (setsid, in
+    mitogen.parent), so the group's kill misses them and they outlived the tests. They keep the
+    run's command line, which names this stack's state folder: only the killed run has it now."""
+    (marker,) = [
+        argument.encode()
+        for argument in stack.runner.argv("ansible-playbook")
+        if argument.startswith("project_state_dir=")
+    ]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            arguments = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if marker in arguments:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def vpc_exists(stack: Stack) -> Callable[[list[str]], bool]:
@@ -202,8 +225,30 @@ def test_teardown_after_a_run_killed_once_the_vpc_exists_leaves_nothing(stack: S
     assert host_containers() == []
 
 
+DATABASE_LOOKUP = "app_backup : Find the app's running database container"
+
+
+def test_teardown_after_a_run_killed_before_docker_was_installed_leaves_nothing(stack: Stack):
+    """The host answers SSH but has no Docker yet: its backup before the teardown finds no
+    database (the app was never deployed there) instead of failing to start `docker`."""
+    run_and_kill(stack, "site.yml", instance_launched(stack))
+
+    teardown = stack.teardown()
+    assert teardown.returncode == 0, teardown.output[-3000:]
+    # No docker.service on the host: `docker ps` is not even tried.
+    assert task_status(teardown.output, DATABASE_LOOKUP) == "skipping", teardown.output[-3000:]
+    assert "No backup: no db container of the Compose project taskapp" in folded(teardown.output)
+    assert count_project_resources(stack.ec2) == NOTHING
+    assert host_containers() == []
+
+
 def test_runs_killed_after_the_launch_and_in_the_deploy_then_rerun_converge(stack: Stack):
     run_and_kill(stack, "site.yml", instance_launched(stack), "-vvv")
+    # Just after configure.yml started loading the image archives in the background: the load
+    # goes on in the host without the run that started it, and the next run starts its own.
+    run_and_kill(
+        stack, "site.yml", task_started("app_deploy : Remember that the loads are started")
+    )
     # Three seconds into `docker compose up`: images are building or containers starting.
     run_and_kill(
         stack, "site.yml", task_started("app_deploy : Bring up the Compose project", 3), "-vvv"
@@ -306,6 +351,24 @@ def test_a_bad_budget_setting_on_a_converged_stack_is_refused_before_any_change(
     assert STACK_FAST_PATH not in folded(refused.output), refused.output[-3000:]
     assert "above aws_budget_limit_usd=5" in folded(refused.output), refused.error_lines()
     assert limit() == before
+
+
+def test_an_archive_the_engine_cannot_load_stops_the_run_before_compose(stack: Stack):
+    """The image archives load in the background (configure.yml starts them, app_deploy waits):
+    a load that fails stops the run with one line that names the archive and the engine's
+    reason, before Compose touches the running app, and nothing records it as loaded."""
+    not_an_archive = "/etc/hostname"
+    refused = stack.runner.playbook(
+        "site.yml", "-e", json.dumps({"app_deploy_image_archives": [not_an_archive]})
+    )
+    assert refused.returncode != 0, refused.output[-3000:]
+    said = folded(refused.output)
+    refusal = f"app_deploy_image_archives: {not_an_archive} could not be loaded ("
+    assert refusal in said, said[-3000:]
+    assert "make it again with docker save, or take it out of the list" in said, said[-3000:]
+    assert "TASK [app_deploy : Bring up the Compose project" not in refused.output
+    assert on_host("test", "-e", f"{not_an_archive}.loaded").returncode == 1
+    assert http_get(f"{WEB}/")[0] == 200
 
 
 def secret_lines(state_dir: Path) -> dict[str, str]:
