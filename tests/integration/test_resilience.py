@@ -133,7 +133,7 @@ def kill_what_left_the_group(stack: Stack) -> None:
         except OSError:  # gone meanwhile
             continue
         if marker in arguments:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(proc.name), signal.SIGKILL)
 
 
