@@ -161,8 +161,16 @@ def task_started(banner: str, delay_s: float = 0.0) -> Callable[[list[str]], boo
 
 
 def instance_terminating(stack: Stack) -> Callable[[list[str]], bool]:
+    """The instance that runs now is shutting down: an earlier test's terminated instance stays
+    listed, as on AWS, and must not count."""
+    live = [{"Name": "instance-state-name", "Values": LIVE}]
+    reservations = stack.ec2.describe_instances(Filters=live)["Reservations"]
+    running = [i["InstanceId"] for r in reservations for i in r["Instances"]]
+    assert running, "no running instance to watch"
     gone = [{"Name": "instance-state-name", "Values": ["shutting-down", "terminated"]}]
-    return lambda _: bool(stack.ec2.describe_instances(Filters=gone)["Reservations"])
+    return lambda _: bool(
+        stack.ec2.describe_instances(InstanceIds=running, Filters=gone)["Reservations"]
+    )
 
 
 def host_containers() -> list[str]:
@@ -231,7 +239,7 @@ DATABASE_LOOKUP = "app_backup : Find the app's running database container"
 def test_teardown_after_a_run_killed_before_docker_was_installed_leaves_nothing(stack: Stack):
     """The host answers SSH but has no Docker yet: its backup before the teardown finds no
     database (the app was never deployed there) instead of failing to start `docker`."""
-    run_and_kill(stack, "site.yml", instance_launched(stack))
+    run_and_kill(stack, "site.yml", instance_launched(stack), "-vvv")
 
     teardown = stack.teardown()
     assert teardown.returncode == 0, teardown.output[-3000:]
@@ -247,7 +255,7 @@ def test_runs_killed_after_the_launch_and_in_the_deploy_then_rerun_converge(stac
     # Just after configure.yml started loading the image archives in the background: the load
     # goes on in the host without the run that started it, and the next run starts its own.
     run_and_kill(
-        stack, "site.yml", task_started("app_deploy : Remember that the loads are started")
+        stack, "site.yml", task_started("app_deploy : Remember that the loads are started"), "-vvv"
     )
     # Three seconds into `docker compose up`: images are building or containers starting.
     run_and_kill(
