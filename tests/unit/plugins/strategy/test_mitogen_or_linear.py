@@ -133,3 +133,31 @@ def test_with_mitogen_the_strategy_is_mitogens_linear(
     plugin = load_plugin()
     assert plugin.StrategyModule.__bases__ == (strategy.StrategyMixin, linear)
     assert warnings == []
+
+
+def test_the_collections_are_listed_once_for_every_task_of_the_run(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """Mitogen's planner lists the installed collections for each collection module, in each
+    task's worker: the plugin lists them once, before any worker is forked."""
+    import ansible.collections.list as collection_list
+
+    asked: list[tuple] = []
+
+    def listing(*args, **kwargs):
+        asked.append((args, kwargs))
+        return iter([b"/collections/ansible_collections/amazon/aws"])
+
+    monkeypatch.setattr(collection_list, "list_collection_dirs", listing)
+    monkeypatch.setenv("TASKSTACK_MITOGEN", "0")
+    plugin = load_plugin()
+    plugin.list_collection_dirs_once()
+    plugin.list_collection_dirs_once()
+    for _ in range(3):
+        assert list(collection_list.list_collection_dirs()) == [
+            b"/collections/ansible_collections/amazon/aws"
+        ]
+    assert asked == [((), {})]
+    # Any other question (a filter, other paths) is asked afresh.
+    list(collection_list.list_collection_dirs(coll_filter="amazon.aws"))
+    assert asked[-1] == ((), {"coll_filter": "amazon.aws"})
