@@ -153,7 +153,7 @@ def test_the_collections_are_listed_once_for_every_task_of_the_run(
     plugin = load_plugin()
     plugin.list_collection_dirs_once()
     plugin.list_collection_dirs_once()
-    for _ in range(3):
+    for _run in range(3):
         assert list(collection_list.list_collection_dirs()) == [
             b"/collections/ansible_collections/amazon/aws"
         ]
