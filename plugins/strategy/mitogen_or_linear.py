@@ -42,7 +42,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import ansible.collections.list as collection_list
 from ansible.plugins.loader import strategy_loader
 from ansible.utils.display import Display
 
@@ -123,13 +122,18 @@ def list_collection_dirs_once() -> None:
     folders of all installed collections (ansible_mitogen.planner._load_collections) to put
     them on the target's sys.path, in the task's worker process, where nothing outlives the
     task. With the `ansible` package's collections that was about a fifth of each AWS task's
-    time. Calls with arguments (none in a playbook run) still list afresh.
+    time. Calls with arguments (none in a playbook run) still list afresh. A listing that
+    fails here is left to fail where Mitogen asks for it, as it did before.
     """
-    listed = getattr(collection_list.list_collection_dirs, "listed_once", None)
-    if listed is not None:
+    import ansible.collections.list as collection_list
+
+    if hasattr(collection_list.list_collection_dirs, "listed_once"):
         return
     original = collection_list.list_collection_dirs
-    listed = tuple(original())
+    try:
+        listed = tuple(original())
+    except Exception:
+        return
 
     def list_collection_dirs(*args: Any, **kwargs: Any) -> Iterator[bytes]:
         return iter(listed) if not args and not kwargs else original(*args, **kwargs)

@@ -11,8 +11,10 @@ from ansible.template import Templar
 from ansible_collections.taskstack.aws.plugins.lookup import folder_problem as plugin
 
 
-def problems(*paths: object) -> list[str]:
+def problems(*paths: object, playbook_dir: Path | None = None) -> list[str]:
     loader = DataLoader()
+    if playbook_dir is not None:
+        loader.set_basedir(str(playbook_dir))
     lookup = plugin.LookupModule(loader=loader, templar=Templar(loader=loader))
     return lookup.run(list(paths), {})
 
@@ -72,16 +74,45 @@ def test_home_and_variables_are_expanded_as_for_a_module_path(
     ]
 
 
-@pytest.mark.parametrize("term", ["", None, 3])
+@pytest.mark.parametrize("term", [None, 3, ["a"]])
 def test_anything_but_a_path_is_refused(term: object) -> None:
     with pytest.raises(AnsibleError, match="folder_problem takes paths"):
         problems(term)
 
 
-def test_a_relative_path_is_judged_from_the_current_folder(
+def test_an_empty_path_is_a_problem_for_the_check_to_name(tmp_path: Path) -> None:
+    assert problems("", " ") == ["the path is empty", "the path is empty"]
+
+
+def test_a_relative_path_counts_from_the_playbooks_folder_as_the_run_writes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert problems("state") == [""]
-    monkeypatch.setattr(plugin.os, "access", lambda path, mode: False)
-    assert problems("state") == [". is not a writable folder"]
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "state").write_text("")
+    monkeypatch.chdir(tmp_path)  # where the shell is does not count
+    assert problems("state", playbook_dir=playbooks) == [f"{playbooks / 'state'} is not a folder"]
+    assert problems("new", playbook_dir=playbooks) == [""]
+
+
+def test_a_trailing_slash_names_what_is_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    assert problems(f"{tmp_path}/file/", f"{tmp_path}/dangling/", f"{tmp_path}/") == [
+        f"{tmp_path / 'file'} is not a folder",
+        f"{tmp_path / 'dangling'} is not a folder",
+        "",
+    ]
+
+
+def test_a_path_that_cannot_be_looked_at_is_in_the_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root (CI) every folder can be searched: the refusal of the system is the one thing faked.
+    def refuse(path: str) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(plugin.os, "stat", refuse)
+    assert problems(str(tmp_path / "state")) == [
+        f"{tmp_path / 'state'} cannot be looked at (Permission denied)"
+    ]

@@ -161,3 +161,45 @@ def test_the_collections_are_listed_once_for_every_task_of_the_run(
     # Any other question (a filter, other paths) is asked afresh.
     list(collection_list.list_collection_dirs(coll_filter="amazon.aws"))
     assert asked[-1] == ((), {"coll_filter": "amazon.aws"})
+
+
+@pytest.mark.parametrize("mitogen", [True, False], ids=["mitogen", "switched-off"])
+def test_each_play_of_a_mitogen_run_has_the_collections_listed_before_its_workers(
+    monkeypatch: pytest.MonkeyPatch, load_plugin, linear: type, mitogen: bool
+) -> None:
+    """The listing happens when a play's strategy is made (in the process the workers are
+    forked from), and only when Mitogen runs the play."""
+    if mitogen:
+        pytest.importorskip("ansible_mitogen.strategy")
+        monkeypatch.delenv("TASKSTACK_MITOGEN", raising=False)
+    else:
+        monkeypatch.setenv("TASKSTACK_MITOGEN", "0")
+    import ansible.collections.list as collection_list
+
+    asked: list[int] = []
+
+    def listing(*args, **kwargs):
+        asked.append(1)
+        return iter([])
+
+    monkeypatch.setattr(collection_list, "list_collection_dirs", listing)
+    # The linear strategy's own start needs a task queue manager: not what is looked at here.
+    monkeypatch.setattr(linear, "__init__", lambda self, *args, **kwargs: None)
+    plugin = load_plugin()
+    plugin.StrategyModule(object())
+    plugin.StrategyModule(object())
+    assert asked == ([1] if mitogen else [])
+
+
+def test_a_listing_that_fails_is_left_to_the_planner(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    import ansible.collections.list as collection_list
+
+    def broken(*args, **kwargs):
+        raise ValueError("a collection this ansible-core cannot read")
+
+    monkeypatch.setattr(collection_list, "list_collection_dirs", broken)
+    monkeypatch.setenv("TASKSTACK_MITOGEN", "0")
+    load_plugin().list_collection_dirs_once()
+    assert collection_list.list_collection_dirs is broken
