@@ -60,3 +60,20 @@ def test_ansible_doc_renders_every_strategy_plugin_from_the_project_root():
     shown = ansible_doc("strategy", plugins)
     for name in plugins:
         assert f"STRATEGY taskstack.aws.{name} ({REPO_ROOT}/collections/" in shown
+
+
+# The largest committed files are the bench's results (~0.1 MB each); 14 MB of CHANGELOG.md
+# once came from a scripted edit that replaced an empty string.
+LARGEST_COMMITTED_FILE = 1_000_000
+
+
+def test_no_committed_file_is_larger_than_a_megabyte():
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    sizes = {
+        name: (REPO_ROOT / name).stat().st_size
+        for name in listed.split("\0")
+        if name and (REPO_ROOT / name).is_file() and not (REPO_ROOT / name).is_symlink()
+    }
+    assert {n: s for n, s in sizes.items() if s > LARGEST_COMMITTED_FILE} == {}
