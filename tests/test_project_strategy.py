@@ -51,13 +51,17 @@ def mitogen_dir() -> str | None:
     return str(Path(spec.origin).parents[1])
 
 
-def run_playbook(tmp_path: Path, pythonpath: list[str], **env: str) -> str:
-    """Two plays on localhost with the project's ansible.cfg; the output, stderr included."""
-    (tmp_path / "two_plays.yml").write_text(PLAY.format(n=1) + PLAY.format(n=2))
+def run_playbook(
+    tmp_path: Path, pythonpath: list[str], playbook: str = "two_plays.yml", **env: str
+) -> str:
+    """A playbook on localhost with the project's ansible.cfg (by default two plays that show
+    where their module runs); the output, stderr included."""
+    if playbook == "two_plays.yml":
+        (tmp_path / playbook).write_text(PLAY.format(n=1) + PLAY.format(n=2))
     (tmp_path / "inventory.yml").write_text(INVENTORY)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "TASKSTACK_"))}
     run = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), str(tmp_path / "two_plays.yml")],
+        [str(VENV_BIN / "ansible-playbook"), str(tmp_path / playbook)],
         cwd=REPO_ROOT,
         env={
             **base,
@@ -132,3 +136,42 @@ def test_the_off_switch_runs_ansible_linear_without_a_warning(
     found = runners(output)
     assert len(found) == 2, output
     assert not any("mitogen" in runner for runner in found), found
+
+
+# A collection's module (its module_utils live on the controller, in ansible_collections)
+# started with `async` and `poll: 0`, then waited for.
+ASYNC_PLAY = """
+- name: Run a collection's module in the background
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Generate a key pair in the background
+      community.crypto.openssh_keypair:
+        path: "{key}"
+        type: ed25519
+      async: 60
+      poll: 0
+      register: strategy_test_job
+
+    - name: Wait for the key pair
+      ansible.builtin.async_status:
+        jid: "{{{{ strategy_test_job.ansible_job_id }}}}"
+      register: strategy_test_done
+      until: strategy_test_done.finished
+      retries: 20
+      delay: 1
+
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "KEY {{{{ strategy_test_done.changed }}}} {{{{ strategy_test_done.filename }}}}"
+"""
+
+
+def test_with_mitogen_a_collections_module_runs_in_the_background(tmp_path: Path, with_mitogen):
+    """Under Mitogen's planner alone, the job asked the controller for ansible_collections after
+    detaching and never finished (the wait ran out: 20 attempts)."""
+    key = tmp_path / "id_background"
+    (tmp_path / "background.yml").write_text(ASYNC_PLAY.format(key=key))
+    output = run_playbook(tmp_path, with_mitogen, playbook="background.yml")
+    assert f"KEY True {key}" in output, output
+    assert key.is_file() and (tmp_path / "id_background.pub").is_file()

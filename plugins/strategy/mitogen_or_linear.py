@@ -21,6 +21,9 @@ description:
     get Mitogen back or silence the warning.
   - With Mitogen, the installed collections are listed once per run, before any task's worker
     is forked, for Mitogen's planner (which lists them for every module of a collection).
+  - With Mitogen, a collection's module started with C(async) finishes, because its imports
+    from the controller are loaded before the job detaches (Mitogen alone left the job waiting
+    for ever for C(ansible_collections), mitogen-hq/mitogen#835).
   - The off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
     C(ANSIBLE_STRATEGY=linear) chooses Ansible's own strategy as for any project.
   - Set in ansible.cfg (C([defaults] strategy)).
@@ -142,6 +145,78 @@ def list_collection_dirs_once() -> None:
     collection_list.list_collection_dirs = list_collection_dirs
 
 
+# Served by the controller to the host's Python (ansible_collections exists only there).
+CONTROLLER_PACKAGES = ("ansible_collections.", "ansible.module_utils.")
+
+
+def parent_names(fullname: str) -> list[str]:
+    """"a.b.c" -> ["a", "a.b"]: the packages Python imports before a module."""
+    parts = fullname.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def controller_imports(module_fullname: str, module_path: str) -> list[str]:
+    """Every module a collection's module imports from the controller, directly or through
+    the modules it imports, with the packages above each, parents first.
+
+    Read from the source (Mitogen's own import scanner), not by running it; a name that
+    cannot be found is one the module imports conditionally, and is left out.
+    """
+    import mitogen.imports
+    import mitogen.master
+
+    finder = mitogen.master.ModuleFinder()
+    with open(module_path, encoding="utf-8") as module_file:
+        code = compile(module_file.read(), module_path, "exec")
+    pending: list[str] = []
+    for level, name, fromlist in mitogen.imports.codeobj_imports(code):
+        base = name if level <= 0 else finder.resolve_relpath(module_fullname, level) + name
+        pending += [base, *(f"{base}.{attribute}" for attribute in fromlist)]
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in found or not name.startswith(CONTROLLER_PACKAGES):
+            continue
+        if finder.get_module_source(name)[1] is None:
+            continue
+        found.add(name)
+        pending += finder.find_related_imports(name)
+    # Python imports a module's packages first, found or not (ansible_collections has no file).
+    found.update(*map(parent_names, [module_fullname, *found]))
+    return sorted(found, key=lambda name: (name.count("."), name))
+
+
+def preload_imports_of_async_collection_modules() -> None:
+    """Let a collection's module run with `async` under Mitogen.
+
+    Mitogen runs an async task in a child that detaches from the controller once the module's
+    imports are loaded (ansible_mitogen.runner, NewStyleRunner._setup_imports), and for a
+    collection's module its planner lists none of them: the child then asks the controller for
+    ansible_collections after detaching, gets no answer and never finishes (mitogen-hq/mitogen
+    #835; amazon.aws.ec2_vpc_net_info with `poll: 0` still "running" after 60 s). Here the
+    planner adds them to the modules the child imports before it detaches. Tasks without
+    `async` are planned as before.
+    """
+    import ansible_mitogen.planner as planner
+
+    original = planner.NewStylePlanner.get_kwargs
+    if getattr(original, "preloads_async_imports", False):
+        return
+
+    def get_kwargs(self: Any, **kwargs: Any) -> dict[str, Any]:
+        planned = original(self, **kwargs)
+        if self._inv.wrap_async and "ansible_collections" in self._inv.module_path:
+            module_map = planned["module_map"]
+            builtin = list(module_map["builtin"])
+            imports = controller_imports(planned["py_module_name"], self._inv.module_path)
+            builtin += [name for name in imports if name not in builtin]
+            planned["module_map"] = dict(module_map, builtin=builtin)
+        return planned
+
+    get_kwargs.preloads_async_imports = True  # type: ignore[attr-defined]
+    planner.NewStylePlanner.get_kwargs = get_kwargs
+
+
 class StrategyModule(*BASES):  # type: ignore[misc]
     """The class of every play: Ansible's linear strategy, run by Mitogen when it loads."""
 
@@ -149,4 +224,5 @@ class StrategyModule(*BASES):  # type: ignore[misc]
         announce_strategy()
         if len(BASES) > 1:
             list_collection_dirs_once()
+            preload_imports_of_async_collection_modules()
         super().__init__(*args, **kwargs)

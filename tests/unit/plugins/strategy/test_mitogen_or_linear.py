@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from ansible.module_utils import _internal
@@ -183,6 +183,11 @@ def test_each_play_of_a_mitogen_run_has_the_collections_listed_before_its_worker
         return iter([])
 
     monkeypatch.setattr(collection_list, "list_collection_dirs", listing)
+    if mitogen:
+        # The planner is patched too (async tasks): put back after the test.
+        import ansible_mitogen.planner as planner
+
+        monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", planner.NewStylePlanner.get_kwargs)
     # The linear strategy's own start needs a task queue manager: not what is looked at here.
     monkeypatch.setattr(linear, "__init__", lambda self, *args, **kwargs: None)
     plugin = load_plugin()
@@ -203,3 +208,72 @@ def test_a_listing_that_fails_is_left_to_the_planner(
     monkeypatch.setenv("TASKSTACK_MITOGEN", "0")
     load_plugin().list_collection_dirs_once()
     assert collection_list.list_collection_dirs is broken
+
+
+COLLECTION_MODULE = "ansible_collections.taskstack.aws.plugins.modules.stack_state_info"
+COLLECTION_ROOT = Path(__file__).resolve().parents[4]
+
+
+def test_a_collection_modules_controller_imports_are_found_parents_first(load_plugin) -> None:
+    """What the host's Python must import from the controller before an async task detaches:
+    the module's packages, its module_utils and theirs (other collections' too), and
+    ansible.module_utils; never what the host has itself (boto3, the standard library)."""
+    plugin = load_plugin()
+    path = COLLECTION_ROOT / "plugins" / "modules" / "stack_state_info.py"
+    found = plugin.controller_imports(COLLECTION_MODULE, str(path))
+    for name in [
+        "ansible_collections",
+        "ansible_collections.taskstack.aws.plugins.modules",
+        "ansible_collections.taskstack.aws.plugins.module_utils.stack_aws",
+        "ansible_collections.amazon.aws.plugins.module_utils.modules",
+        # imported by amazon.aws's module_utils, not by the module itself
+        "ansible_collections.amazon.aws.plugins.module_utils.botocore",
+        "ansible.module_utils.basic",
+    ]:
+        assert name in found, name
+    assert not [name for name in found if name.split(".")[0] in {"boto3", "botocore", "json"}]
+    assert COLLECTION_MODULE not in found, "the module itself is sent as the task's code"
+    for position, name in enumerate(found):
+        assert set(plugin.parent_names(name)) <= set(found[:position]), name
+
+
+@pytest.mark.parametrize(
+    ("wrap_async", "module_path", "preloaded"),
+    [
+        (True, "/c/ansible_collections/taskstack/aws/plugins/modules/stack_state_info.py", True),
+        (False, "/c/ansible_collections/taskstack/aws/plugins/modules/stack_state_info.py", False),
+        (True, "/site-packages/ansible/modules/command.py", False),
+    ],
+    ids=["async-collection-module", "collection-module", "async-builtin-module"],
+)
+def test_only_async_tasks_of_collection_modules_get_their_imports_preloaded(
+    monkeypatch: pytest.MonkeyPatch, load_plugin, wrap_async: bool, module_path: str, preloaded: bool
+) -> None:
+    planner = pytest.importorskip("ansible_mitogen.planner")
+    planned = {
+        "module_map": {"builtin": ["ansible.module_utils.six"], "custom": []},
+        "py_module_name": COLLECTION_MODULE,
+    }
+    monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", lambda self, **kwargs: dict(planned))
+    plugin = load_plugin()
+    scanned: list[tuple[str, str]] = []
+
+    def controller_imports(fullname: str, path: str) -> list[str]:
+        scanned.append((fullname, path))
+        return ["ansible_collections", "ansible.module_utils.six", "ansible_collections.taskstack"]
+
+    monkeypatch.setattr(plugin, "controller_imports", controller_imports)
+    plugin.preload_imports_of_async_collection_modules()
+    plugin.preload_imports_of_async_collection_modules()
+    invocation = SimpleNamespace(wrap_async=wrap_async, module_path=module_path)
+    kwargs = planner.NewStylePlanner.get_kwargs(SimpleNamespace(_inv=invocation))
+    if preloaded:
+        assert scanned == [(COLLECTION_MODULE, module_path)]
+        assert kwargs["module_map"]["builtin"] == [
+            "ansible.module_utils.six",
+            "ansible_collections",
+            "ansible_collections.taskstack",
+        ]
+    else:
+        assert scanned == []
+        assert kwargs["module_map"] == planned["module_map"]
