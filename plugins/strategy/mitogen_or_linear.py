@@ -150,7 +150,7 @@ CONTROLLER_PACKAGES = ("ansible_collections.", "ansible.module_utils.")
 
 
 def parent_names(fullname: str) -> list[str]:
-    """"a.b.c" -> ["a", "a.b"]: the packages Python imports before a module."""
+    """The packages Python imports before a module: ["a", "a.b"] for "a.b.c"."""
     parts = fullname.split(".")
     return [".".join(parts[:end]) for end in range(1, len(parts))]
 

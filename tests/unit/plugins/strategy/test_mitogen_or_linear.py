@@ -187,7 +187,8 @@ def test_each_play_of_a_mitogen_run_has_the_collections_listed_before_its_worker
         # The planner is patched too (async tasks): put back after the test.
         import ansible_mitogen.planner as planner
 
-        monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", planner.NewStylePlanner.get_kwargs)
+        original = planner.NewStylePlanner.get_kwargs
+        monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", original)
     # The linear strategy's own start needs a task queue manager: not what is looked at here.
     monkeypatch.setattr(linear, "__init__", lambda self, *args, **kwargs: None)
     plugin = load_plugin()
@@ -247,14 +248,18 @@ def test_a_collection_modules_controller_imports_are_found_parents_first(load_pl
     ids=["async-collection-module", "collection-module", "async-builtin-module"],
 )
 def test_only_async_tasks_of_collection_modules_get_their_imports_preloaded(
-    monkeypatch: pytest.MonkeyPatch, load_plugin, wrap_async: bool, module_path: str, preloaded: bool
+    monkeypatch: pytest.MonkeyPatch,
+    load_plugin,
+    wrap_async: bool,
+    module_path: str,
+    preloaded: bool,
 ) -> None:
     planner = pytest.importorskip("ansible_mitogen.planner")
     planned = {
         "module_map": {"builtin": ["ansible.module_utils.six"], "custom": []},
         "py_module_name": COLLECTION_MODULE,
     }
-    monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", lambda self, **kwargs: dict(planned))
+    monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", lambda self, **kw: dict(planned))
     plugin = load_plugin()
     scanned: list[tuple[str, str]] = []
 
