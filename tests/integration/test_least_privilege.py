@@ -303,6 +303,9 @@ TEARDOWN = "teardown.yml"
 NEGATIVE_CASES = {
     "budget": ("budgets:ModifyBudget", {}, PROVISIONING, "budgets:ModifyBudget"),
     "vpc": ("ec2:CreateVpc", {}, PROVISIONING, "ec2:CreateVpc"),
+    # The route table's call runs in the background (aws_network_routes_in_background): its
+    # refusal stops the run at the wait, before the launch.
+    "routes": ("ec2:CreateRoute", {}, PROVISIONING, "ec2:CreateRoute"),
     "instance": ("ec2:RunInstances", {}, PROVISIONING, "ec2:RunInstances"),
     "teardown-vpc": ("ec2:DeleteVpc", {}, (TEARDOWN,), "ec2:DeleteVpc"),
     # Nothing taken away: the stack is asked for outside the deployer's region or project.
