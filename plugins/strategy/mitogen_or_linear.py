@@ -42,6 +42,7 @@ EXAMPLES = r"""
 """
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,8 +146,14 @@ def list_collection_dirs_once() -> None:
     collection_list.list_collection_dirs = list_collection_dirs
 
 
-# Served by the controller to the host's Python (ansible_collections exists only there).
-CONTROLLER_PACKAGES = ("ansible_collections.", "ansible.module_utils.")
+# Said with -vvv when an async task's imports cannot be read (the task runs as Mitogen plans it).
+PRELOAD_FAILED = "mitogen_or_linear: the imports of this async task's module could not be read"
+# What a module may import from the controller, as AnsiballZ ships it: ansible.module_utils and
+# the collections' plugins/module_utils (ansible_collections exists only on the controller).
+# Not their plugin_utils: controller code that a module_utils may name inside a function.
+MODULE_UTILS = re.compile(
+    r"ansible\.module_utils\.|ansible_collections\.\w+\.\w+\.plugins\.module_utils\."
+)
 
 
 def parent_names(fullname: str) -> list[str]:
@@ -155,32 +162,61 @@ def parent_names(fullname: str) -> list[str]:
     return [".".join(parts[:end]) for end in range(1, len(parts))]
 
 
+def code_blocks(code: Any) -> Iterator[Any]:
+    """A module's code and the code of every function and class in it (Mitogen's scanner
+    reads one block, and an import inside a function runs after the job has detached)."""
+    yield code
+    for constant in code.co_consts:
+        if hasattr(constant, "co_code"):
+            yield from code_blocks(constant)
+
+
+def imported_names(importer: str, is_package: bool, code: Any) -> list[str]:
+    """The absolute names an import statement of `importer`'s code may load: each module, and
+    each name taken from it (which may be a submodule)."""
+    import mitogen.imports
+
+    names: list[str] = []
+    imports = (
+        found for block in code_blocks(code) for found in mitogen.imports.codeobj_imports(block)
+    )
+    for level, name, fromlist in imports:
+        if level > 0:
+            # `from . import x` in a package is relative to the package itself.
+            package = importer if is_package else importer.rpartition(".")[0]
+            for _level in range(level - 1):
+                package = package.rpartition(".")[0]
+            base = f"{package}.{name}" if name else package
+        else:
+            base = name
+        names += [base, *(f"{base}.{attribute}" for attribute in fromlist)]
+    return names
+
+
 def controller_imports(module_fullname: str, module_path: str) -> list[str]:
     """Every module a collection's module imports from the controller, directly or through
     the modules it imports, with the packages above each, parents first.
 
-    Read from the source (Mitogen's own import scanner), not by running it; a name that
-    cannot be found is one the module imports conditionally, and is left out.
+    Each file's import statements are read with Mitogen's own scanner, those inside
+    functions included. Finding where a module's file is may import its package in this
+    (the task's) process. A name with no file is an attribute, or an import the code guards.
     """
-    import mitogen.imports
     import mitogen.master
 
     finder = mitogen.master.ModuleFinder()
-    with open(module_path, encoding="utf-8") as module_file:
+    with open(module_path, "rb") as module_file:
         code = compile(module_file.read(), module_path, "exec")
-    pending: list[str] = []
-    for level, name, fromlist in mitogen.imports.codeobj_imports(code):
-        base = name if level <= 0 else finder.resolve_relpath(module_fullname, level) + name
-        pending += [base, *(f"{base}.{attribute}" for attribute in fromlist)]
+    pending = imported_names(module_fullname, False, code)
     found: set[str] = set()
     while pending:
         name = pending.pop()
-        if name in found or not name.startswith(CONTROLLER_PACKAGES):
+        if name in found or not MODULE_UTILS.match(name):
             continue
-        if finder.get_module_source(name)[1] is None:
+        path, source, is_package = finder.get_module_source(name)
+        if source is None:
             continue
         found.add(name)
-        pending += finder.find_related_imports(name)
+        pending += imported_names(name, bool(is_package), compile(source, path, "exec"))
     # Python imports a module's packages first, found or not (ansible_collections has no file).
     found.update(*map(parent_names, [module_fullname, *found]))
     return sorted(found, key=lambda name: (name.count("."), name))
@@ -206,9 +242,14 @@ def preload_imports_of_async_collection_modules() -> None:
     def get_kwargs(self: Any, **kwargs: Any) -> dict[str, Any]:
         planned = original(self, **kwargs)
         if self._inv.wrap_async and "ansible_collections" in self._inv.module_path:
+            try:
+                imports = controller_imports(planned["py_module_name"], self._inv.module_path)
+            except Exception as exc:
+                # Mitogen's plan as it was: the task may still run (its imports may be loaded).
+                display.vvv(f"{PRELOAD_FAILED}: {type(exc).__name__}: {exc}")
+                return planned
             module_map = planned["module_map"]
             builtin = list(module_map["builtin"])
-            imports = controller_imports(planned["py_module_name"], self._inv.module_path)
             builtin += [name for name in imports if name not in builtin]
             planned["module_map"] = dict(module_map, builtin=builtin)
         return planned

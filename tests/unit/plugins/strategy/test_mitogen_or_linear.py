@@ -282,3 +282,82 @@ def test_only_async_tasks_of_collection_modules_get_their_imports_preloaded(
     else:
         assert scanned == []
         assert kwargs["module_map"] == planned["module_map"]
+
+
+def test_relative_imports_are_read_as_python_resolves_them(load_plugin) -> None:
+    plugin = load_plugin()
+    code = compile(
+        "from . import x\nfrom .y import z\nfrom .. import w\nimport q.r\n", "m.py", "exec"
+    )
+    assert plugin.imported_names("a.b.mod", False, code) == [
+        "a.b", "a.b.x", "a.b.y", "a.b.y.z", "a", "a.w", "q.r",
+    ]  # fmt: skip
+    # In a package's __init__, "." is the package itself.
+    package_code = compile("from . import x\n", "__init__.py", "exec")
+    assert plugin.imported_names("a.b", True, package_code) == ["a.b", "a.b.x"]
+
+
+def test_the_imports_of_the_modules_it_imports_are_followed_into_functions(
+    monkeypatch: pytest.MonkeyPatch, load_plugin, tmp_path: Path
+) -> None:
+    """A module_utils taken with `from package import helper`, which imports another only
+    inside a function: both must be loaded before the job detaches; the controller's own code
+    (plugin_utils, which would need Ansible's settings on the host) must not."""
+    mitogen_master = pytest.importorskip("mitogen.master")
+    utils = "ansible_collections.ns.coll.plugins.module_utils"
+    files = {
+        f"{utils}": ("", True),
+        f"{utils}.helper": (
+            f"def later():\n    from {utils} import other\n"
+            # controller code that a module_utils may name: never sent to the host
+            "def on_the_controller():\n    from ..plugin_utils import action\n",
+            False,
+        ),
+        "ansible_collections.ns.coll.plugins.plugin_utils.action": (
+            "import ansible.config\n",
+            False,
+        ),
+        f"{utils}.other": ("import json\nfrom ansible.module_utils.six import PY3\n", False),
+        "ansible.module_utils.six": ("PY3 = True\n", False),
+    }
+
+    def get_module_source(self, fullname: str):
+        source, is_package = files.get(fullname, (None, False))
+        return (f"/{fullname}.py", source, is_package)
+
+    monkeypatch.setattr(mitogen_master.ModuleFinder, "get_module_source", get_module_source)
+    module = tmp_path / "mod.py"
+    module.write_text(f"from {utils} import helper\n")
+    found = load_plugin().controller_imports(
+        "ansible_collections.ns.coll.plugins.modules.mod", str(module)
+    )
+    assert f"{utils}.other" in found
+    assert "ansible.module_utils.six" in found
+    assert "json" not in found
+    assert not [
+        name for name in found if "plugin_utils" in name or name.startswith("ansible.config")
+    ]
+
+
+def test_an_async_task_whose_imports_cannot_be_read_runs_as_mitogen_plans_it(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    planner = pytest.importorskip("ansible_mitogen.planner")
+    from ansible.utils.display import Display
+
+    planned = {"module_map": {"builtin": ["x"], "custom": []}, "py_module_name": COLLECTION_MODULE}
+    monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", lambda self, **kw: dict(planned))
+    said: list[str] = []
+    monkeypatch.setattr(Display, "vvv", lambda self, msg, *a, **k: said.append(msg))
+    plugin = load_plugin()
+
+    def unreadable(fullname: str, path: str) -> list[str]:
+        raise SyntaxError("invalid syntax")
+
+    monkeypatch.setattr(plugin, "controller_imports", unreadable)
+    plugin.preload_imports_of_async_collection_modules()
+    invocation = SimpleNamespace(
+        wrap_async=True, module_path="/c/ansible_collections/ns/coll/plugins/modules/mod.py"
+    )
+    assert planner.NewStylePlanner.get_kwargs(SimpleNamespace(_inv=invocation)) == planned
+    assert said == [f"{plugin.PRELOAD_FAILED}: SyntaxError: invalid syntax"]
