@@ -233,7 +233,7 @@ def preload_imports_of_async_collection_modules() -> None:
     planner adds them to the modules the child imports before it detaches. Tasks without
     `async` are planned as before.
     """
-    import ansible_mitogen.planner as planner
+    from ansible_mitogen import planner
 
     original = planner.NewStylePlanner.get_kwargs
     if getattr(original, "preloads_async_imports", False):

@@ -185,7 +185,7 @@ def test_each_play_of_a_mitogen_run_has_the_collections_listed_before_its_worker
     monkeypatch.setattr(collection_list, "list_collection_dirs", listing)
     if mitogen:
         # The planner is patched too (async tasks): put back after the test.
-        import ansible_mitogen.planner as planner
+        from ansible_mitogen import planner
 
         original = planner.NewStylePlanner.get_kwargs
         monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", original)
