@@ -157,7 +157,7 @@ MODULE_UTILS = re.compile(
 
 
 def parent_names(fullname: str) -> list[str]:
-    """The packages Python imports before a module: ["a", "a.b"] for "a.b.c"."""
+    """The packages Python imports before a module, outermost first (all but its last part)."""
     parts = fullname.split(".")
     return [".".join(parts[:end]) for end in range(1, len(parts))]
 
