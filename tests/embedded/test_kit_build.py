@@ -21,7 +21,7 @@ import pytest
 BUILD = Path(__file__).resolve().parents[2] / "tests" / "images" / "build.sh"
 REAL_TOOLS = (
     "bash", "cat", "mkdir", "rm", "cp", "mv", "rmdir", "awk", "find", "sort", "xargs",
-    "sha256sum", "cut", "tar", "dirname", "basename", "tail", "chmod", "stat",
+    "sha256sum", "cut", "tar", "dirname", "basename", "tail", "chmod", "stat", "touch",
 )  # fmt: skip
 
 DOCKER_STUB = r"""#!/bin/bash
@@ -56,7 +56,7 @@ case "$1 $2" in
     untag "$3"
     echo "$3 $id" >>"$E/tags" ;;
   "import "*)
-    cat >/dev/null
+    tar -t >"$E/imported"
     add_image "${!#}" "${3#*=}" ;;
   "build "*)
     while (($#)); do
@@ -73,8 +73,13 @@ esac
 """
 
 DEBOOTSTRAP_STUB = """#!/bin/bash
-# debootstrap --variant=minbase SUITE ROOTFS MIRROR: the folders the kit writes into
-mkdir -p "$3"/etc/apt/apt.conf.d "$3"/etc/dpkg/dpkg.cfg.d "$3"/usr/sbin
+# debootstrap --variant=minbase SUITE ROOTFS MIRROR: the folders the kit writes into, and a
+# package's documentation, manual page and translations, as the real one installs them
+mkdir -p "$3"/etc/apt/apt.conf.d "$3"/etc/dpkg/dpkg.cfg.d "$3"/usr/sbin "$3"/usr/bin \\
+  "$3"/usr/share/doc/bash "$3"/usr/share/man/man1 "$3"/usr/share/locale/de/LC_MESSAGES
+touch "$3"/usr/bin/bash "$3"/usr/share/doc/bash/copyright "$3"/usr/share/doc/bash/changelog.gz \\
+  "$3"/usr/share/man/man1/bash.1.gz "$3"/usr/share/locale/de/LC_MESSAGES/bash.mo \\
+  "$3"/usr/share/locale/locale.alias
 """
 
 CA_BUNDLE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -369,3 +374,27 @@ def test_an_up_to_date_archive_an_earlier_kit_left_mode_0600_becomes_readable_by
     assert result.returncode == 0, result.stderr
     assert "[kit] app-base-images.tar up to date" in result.stderr
     assert mode(kit.cache / "app-base-images.tar") == 0o644
+
+
+def test_the_base_keeps_the_licences_but_not_the_docs_manuals_and_translations(kit: Kit):
+    # Each test host loads the base with the stand-ins, and the load's time grows with its files.
+    run = kit.run()
+    assert run.returncode == 0, run.stderr
+    imported = {
+        line.removeprefix("./").rstrip("/")
+        for line in (kit.engine / "imported").read_text().splitlines()
+    }
+    assert {
+        "usr/bin/bash",
+        "usr/share/doc/bash/copyright",
+        "usr/share/locale/locale.alias",
+    } <= imported
+    assert (
+        not {
+            "usr/share/doc/bash/changelog.gz",
+            "usr/share/man/man1/bash.1.gz",
+            "usr/share/locale/de",
+            "usr/share/locale/de/LC_MESSAGES/bash.mo",
+        }
+        & imported
+    )

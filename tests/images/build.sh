@@ -39,7 +39,7 @@ CACHE="${KIT_CACHE_DIR:-$ROOT/.cache/images}"
 MIRROR="${KIT_MIRROR:-http://deb.debian.org/debian}"
 SUITE=trixie
 CA_BUNDLE="${KIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-KIT_VERSION=1             # bump to force a rebuild of everything after a change in this script
+KIT_VERSION=2             # bump to force a rebuild of everything after a change in this script
 LABEL=org.taskstack.kit.hash
 
 BASE_IMAGE="taskstack-debian:$SUITE"
@@ -152,6 +152,18 @@ build_base() {
     'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
     'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' \
     >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-excludes"
+  # debootstrap installed its packages before those excludes existed: the same files go now
+  # (42 % of the base's files, 46 of its 129 MB). Each test host `docker load`s the base with
+  # the app's stand-ins, and dockerd's time there grows with the number of files (~4.5 s of CPU
+  # for this base before, on 2 vCPUs).
+  if [[ -d $rootfs/usr/share/doc ]]; then
+    find "$rootfs/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+    find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+  fi
+  if [[ -d $rootfs/usr/share/locale ]]; then
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  fi
+  rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
   printf 'Acquire::Languages "none";\n' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
   log "docker import -> $BASE_IMAGE"
   tar -C "$rootfs" -c . | docker import \
