@@ -8,6 +8,7 @@ it: debootstrap, builds, the retirement of official names, `docker save`, the ca
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -160,7 +161,7 @@ class Kit:
         (self.root / "ca.crt").write_text(CA_BUNDLE)
         self.built = True
 
-    def run(self) -> subprocess.CompletedProcess[str]:
+    def env(self) -> dict[str, str]:
         if not self.built:
             self.build()
         env = {
@@ -168,16 +169,29 @@ class Kit:
             "HOME": str(self.root),
             "KIT_CACHE_DIR": str(self.cache),
             "KIT_CA_BUNDLE": str(self.root / "ca.crt"),
+            "KIT_LOCK": str(self.root / "kit.lock"),
         }
         if self.sudo:
             env |= {"SUDO_UID": str(os.getuid()), "SUDO_GID": str(os.getgid())}
+        return env
+
+    def run(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin / "bash"), str(BUILD)],
-            env=env,
+            env=self.env(),
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
+        )
+
+    def start(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(self.bin / "bash"), str(BUILD)],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def tags(self) -> dict[str, str]:
@@ -398,3 +412,20 @@ def test_the_base_keeps_the_licences_but_not_the_docs_manuals_and_translations(k
         }
         & imported
     )
+
+
+def test_a_second_build_waits_for_the_one_that_holds_the_machines_kit_lock(kit: Kit):
+    # Two stages of `make test` run side by side, each with its own `make host-images`.
+    kit.build()
+    os.symlink(shutil.which("flock"), kit.bin / "flock")
+    with open(kit.root / "kit.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        build = kit.start()
+        with pytest.raises(subprocess.TimeoutExpired):
+            build.wait(timeout=2)
+        # only the engine's check (`docker info`) comes before the lock
+        assert [call for call in kit.calls() if not call.startswith("info")] == []
+    _, stderr = build.communicate(timeout=120)
+    assert build.returncode == 0, stderr
+    assert "another kit build runs on this machine: waiting for it" in stderr
+    assert "kit ready" in stderr

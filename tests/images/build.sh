@@ -31,6 +31,7 @@
 #   KIT_CACHE_DIR   where the tarball and the debootstrap rootfs go (default: <repo>/.cache/images)
 #   KIT_MIRROR      Debian mirror for debootstrap and apt (default: http://deb.debian.org/debian)
 #   KIT_CA_BUNDLE   CA bundle trusted inside the images (default: /etc/ssl/certs/ca-certificates.crt)
+#   KIT_LOCK        the machine-wide lock file of kit builds (default: /tmp/taskstack-kit.lock)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,7 +40,10 @@ CACHE="${KIT_CACHE_DIR:-$ROOT/.cache/images}"
 MIRROR="${KIT_MIRROR:-http://deb.debian.org/debian}"
 SUITE=trixie
 CA_BUNDLE="${KIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-KIT_VERSION=2             # bump to force a rebuild of everything after a change in this script
+# Bump to force a rebuild of everything after a change in this script. Not bumped for the base
+# without docs (2026-12-03): a kit built before stays valid, and a rebuild of the base needs
+# root, which a user's later `make demo` runs do not have.
+KIT_VERSION=1
 LABEL=org.taskstack.kit.hash
 
 BASE_IMAGE="taskstack-debian:$SUITE"
@@ -133,8 +137,8 @@ build_base() {
     log "$BASE_IMAGE up to date"
     return
   fi
-  command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
-  [[ $(id -u) == 0 ]] || die "debootstrap needs root"
+  [[ $(id -u) == 0 ]] || die "the kit's base image needs building, as root: sudo make host-images"
+  command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
   local rootfs="$CACHE/rootfs-$SUITE"
   rm -rf "$rootfs"
   log "debootstrap --variant=minbase $SUITE from $MIRROR (about 30-60 s)"
@@ -281,6 +285,22 @@ readable_by_all() {
   done
 }
 
+# One build at a time on this machine: the images and their tags are the engine's, shared by
+# every clone, and `make test` runs two stages side by side, each with its own `make
+# host-images` (the README's test in a clone of its own). The second waits, then finds the kit
+# up to date. The lock file is opened read-only when it exists: another user may own it.
+lock_the_kit() {
+  local lock="${KIT_LOCK:-/tmp/taskstack-kit.lock}"
+  command -v flock >/dev/null || return 0
+  [[ -e $lock ]] || (umask 0 && : >>"$lock") 2>/dev/null || true
+  [[ -r $lock ]] || { log "WARNING: cannot read $lock: building without the lock"; return 0; }
+  exec 9<"$lock"
+  flock -n 9 && return 0
+  log "another kit build runs on this machine: waiting for it"
+  flock 9
+}
+
+lock_the_kit
 start=$SECONDS
 build_base
 build_image "$HERE/testhost" "$HOST_IMAGE"
