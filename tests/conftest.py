@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 try:
@@ -14,6 +16,12 @@ except ImportError:  # ansible-test units runs tests/unit with a pytest of its o
 # (`make test-readme`: pytest tests/readme): pytest applies this list only to what it finds
 # under a folder, never to a path given on the command line (tests/test_project_collection.py).
 collect_ignore = ["readme"]
+
+# A shell that ran `eval "$(make -s local-env)"` points boto3 at that one emulator. The suite
+# starts emulators of its own, and moto's in-process mock answers only the calls sent to AWS's
+# own addresses: with the variable left in, those tests failed with "Connection refused".
+for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+    del os.environ[_name]
 
 # Test files whose tests one pytest-xdist worker runs together (make test-python runs one
 # worker per CPU): the name is the group, and files of one group share a worker.
