@@ -106,7 +106,9 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 # beside the kit's build (" + "): 152 s together against 92 + 122 s one after the other.
 # Stages that run one converge at a time leave a CPU mostly idle, so they run in pairs: the
 # README's commands beside the role scenarios (their own ports and container names), the
-# whole-stack scenario beside ansible-test. test-python keeps both CPUs to itself.
+# whole-stack scenario beside ansible-test (which uses both CPUs, but not for long). Measured in
+# `.ci/run` (2026-12-04): 492 s against 446 + 494 one after the other, and 324 against about
+# 194 + 230. test-python keeps both CPUs to itself. One kit build runs at a time (build.sh).
 SUITE := "test-readme + test-roles" "test-stack + test-collection" test-python
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
 	@tests/tools/stages.sh prerequisites setup "lint + host-images" $(SUITE)

@@ -199,7 +199,8 @@ class Kit:
         return dict(line.split() for line in lines)
 
     def calls(self) -> list[str]:
-        return (self.engine / "calls").read_text().splitlines()
+        calls = self.engine / "calls"  # written by the docker stub's first call
+        return calls.read_text().splitlines() if calls.exists() else []
 
     def chown_calls(self) -> list[str]:
         return self.chown_log.read_text().splitlines() if self.chown_log.exists() else []
