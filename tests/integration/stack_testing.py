@@ -15,6 +15,7 @@ REGION = PROJECT_REGION
 PROJECT = "taskstack"
 # The account moto answers for (its default), where the tests read the budgets.
 ACCOUNT = "123456789012"
+NEWEST_UBUNTU_AMI = "ami-0a1b2c3d4e5f60002"  # embedded/amis.json: the 20251022 amd64 image
 # The project every test deploys and its alert address, whatever the developer's shell says.
 TEST_SETTINGS = {
     "PROJECT_NAME": PROJECT,

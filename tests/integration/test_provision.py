@@ -10,6 +10,7 @@ import pytest
 import yaml
 from harness import REPO_ROOT, Emulator, Runner, free_port
 from stack_testing import (
+    NEWEST_UBUNTU_AMI,
     ONE_OF_EACH,
     PROJECT,
     PROVISIONING,
@@ -21,7 +22,6 @@ from stack_testing import (
 
 pytestmark = pytest.mark.slow
 
-NEWEST_UBUNTU_AMI = "ami-0a1b2c3d4e5f60002"  # embedded/amis.json: the 20251022 amd64 image
 OLDER_UBUNTU_AMI = "ami-0a1b2c3d4e5f60001"
 SECURITY_VARS = REPO_ROOT / "inventory" / "group_vars" / "all" / "security.yml"
 REQUIRED_TAGS = {"Project": PROJECT, "Environment": "dev", "ManagedBy": "ansible"}

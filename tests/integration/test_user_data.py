@@ -54,6 +54,7 @@ PROVISION_PLAY = "Provision the network, firewall, key pair and instance"
 PLAY_HEADER = re.compile(r"^PLAY \[(?P<name>.*)\] \**$")
 # A role's task is shown as "<role> : <name>".
 TASK_HEADER = re.compile(r"^TASK \[(?:\w+ : )?(?P<name>.*)\] \**$")
+HOST_DIGEST = re.compile(r"(?<=Record the digest in )(?!stack\.sha256$)\S+\.sha256$")
 KEPT_MESSAGE = "was launched with a different cloud-init document from the one these settings make"
 PROVISION = ("playbooks/preflight.yml", "playbooks/provision.yml")
 HOST_BOOT_TIMEOUT_S = 180
@@ -69,8 +70,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
         yield stack
 
 
-def changed_tasks(output: str, plays: tuple[str, ...]) -> list[str]:
-    """The tasks of the named plays that reported a change on some host."""
+def changed_tasks(output: str, plays: tuple[str, ...] | None = None) -> list[str]:
+    """The tasks of the named plays (of every play: None) that reported a change on some host."""
     changed: list[str] = []
     play = task = ""
     for line in output.splitlines():
@@ -78,7 +79,7 @@ def changed_tasks(output: str, plays: tuple[str, ...]) -> list[str]:
             play = match["name"]
         elif match := TASK_HEADER.match(line):
             task = match["name"]
-        elif play in plays and line.startswith("changed:"):
+        elif (plays is None or play in plays) and line.startswith("changed:"):
             changed.append(task)
     return changed
 
@@ -131,9 +132,10 @@ def test_user_data_prepares_the_host_and_the_configure_phase_changes_nothing(sta
     provision = stack.runner.playbook(*PROVISION, *USER_DATA, env=env)
     assert provision.returncode == 0, provision.output[-6000:]
     wait_until_the_host_accepts_the_key(stack)
-    # Every role runs (no digest skips the provisioning the run before recorded): the
-    # instance's document is compared with the one these settings make.
-    run = stack.site("-v", *USER_DATA, "-e", "stack_state_enabled=false", env=env)
+    # The stack's digest forgotten (as teardown.yml forgets it): every role runs, the instance's
+    # document is compared with the one these settings make, and both digests are recorded.
+    (stack.project_state_dir / "stack-state" / "taskstack-eu-west-3" / "stack.sha256").unlink()
+    run = stack.site("-v", *USER_DATA, env=env)
     assert run.returncode == 0, run.output[-6000:]
     # Mitogen ran the plays, the wait for a host that answered at the first try included.
     assert MITOGEN_LINE in run.output
@@ -144,8 +146,8 @@ def test_user_data_prepares_the_host_and_the_configure_phase_changes_nothing(sta
     assert count_project_resources(stack.emulator.client("ec2")) == ONE_OF_EACH
     # The provisioning found the document unchanged and said nothing; the configure plays
     # ran and found everything in place.
-    assert "TASK [aws_instance : Launch the instance" in run.output
-    assert changed_tasks(run.output, (PROVISION_PLAY,)) == []
+    assert "TASK [aws_instance : Read the user data the instance was launched with]" in run.output
+    assert changed_tasks(run.output, (PROVISION_PLAY,)) == ["Record the digest in stack.sha256"]
     assert KEPT_MESSAGE not in run.output
     assert "TASK [Harden SSH logins and turn on security updates]" in run.output
     assert changed_tasks(run.output, CONFIGURE_PLAYS) == []
@@ -181,6 +183,15 @@ def test_a_changed_document_is_said_and_the_instance_is_kept(stack):
     assert changed_tasks(run.output, CONFIGURE_PLAYS) == [
         "Write the engine settings to /etc/docker/daemon.json",
         "Restart the engine now if its settings changed",
+    ]
+    # Every role ran: nothing else changed in any play but the two digests (the host's is
+    # named after the instance).
+    everywhere = [HOST_DIGEST.sub("<host>.sha256", task) for task in changed_tasks(run.output)]
+    assert everywhere == [
+        "Record the digest in stack.sha256",
+        "Write the engine settings to /etc/docker/daemon.json",
+        "Restart the engine now if its settings changed",
+        "Record the digest in <host>.sha256",
     ]
     daemon = json.loads(on_the_host(stack, "cat", "/etc/docker/daemon.json").stdout)
     assert daemon["log-opts"]["max-size"] == "20m"
