@@ -48,6 +48,12 @@ NOTHING = dict.fromkeys(
 ONE_OF_EACH = dict.fromkeys(NOTHING, 1)
 
 
+def stack_records(state_dir: Path) -> Path:
+    """Where roles/stack_state keeps the project's digests (stack.sha256, one per host) in a
+    project state folder."""
+    return state_dir / "stack-state" / f"{PROJECT}-{REGION}"
+
+
 def count_project_resources(ec2_client) -> dict[str, int]:
     """How many resources of each kind carry the project's tag (instances: not terminated)."""
     tagged = project_filter()

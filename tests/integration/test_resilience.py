@@ -34,6 +34,7 @@ from stack_testing import (
     TEST_SETTINGS,
     count_project_resources,
     project_filter,
+    stack_records,
 )
 
 pytestmark = pytest.mark.slow
@@ -659,4 +660,4 @@ def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(st
 
     teardown = stack.teardown()
     assert teardown.returncode == 0, teardown.output[-3000:]
-    assert list((stack.state_dir / "stack-state" / "taskstack-eu-west-3").glob("*.sha256")) == []
+    assert list(stack_records(stack.state_dir).glob("*.sha256")) == []

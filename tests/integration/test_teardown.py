@@ -28,6 +28,7 @@ from stack_testing import (
     count_project_resources,
     playbook_env_for,
     project_filter,
+    stack_records,
 )
 
 pytestmark = pytest.mark.slow
@@ -125,22 +126,23 @@ class PartialStack:
         self.ec2.create_tags(Resources=interfaces, Tags=tags)
         return instance["InstanceId"]
 
-    def all_but_the_instance(self) -> str:
+    def network_firewall_and_key(self) -> tuple[str, str, str]:
+        """Everything but the instance; the ids of the VPC, the subnet and the security group."""
         vpc = self.vpc()
         subnet = self.subnet(vpc)
         igw = self.gateway(vpc)
         self.route_table(vpc, subnet, igw)
-        self.security_group(vpc)
+        group = self.security_group(vpc)
         self.key_pair()
+        return vpc, subnet, group
+
+    def all_but_the_instance(self) -> str:
+        vpc, _, _ = self.network_firewall_and_key()
         return vpc
 
     def everything(self) -> str:
         """The network, firewall and key pair, then the instance; its id."""
-        vpc = self.all_but_the_instance()
-        in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
-        subnet = self.ec2.describe_subnets(Filters=in_vpc)["Subnets"][0]["SubnetId"]
-        groups = self.ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]
-        group = next(g["GroupId"] for g in groups if g["GroupName"] != "default")
+        _, subnet, group = self.network_firewall_and_key()
         return self.instance(subnet, group)
 
 
@@ -218,7 +220,7 @@ def test_teardown_of_the_full_stack_rehearsed_kept_elsewhere_then_removed_twice(
     assert budget_names(fresh_emulator) == [BUDGET]
     vpc_id = ec2.describe_vpcs(Filters=project_filter())["Vpcs"][0]["VpcId"]
     # What the next run compares the stack with (roles/stack_state), gone with the stack.
-    record = state_dir / "stack-state" / "taskstack-eu-west-3"
+    record = stack_records(state_dir)
     assert (record / "stack.sha256").is_file()
 
     rehearsal = run_playbook("teardown.yml", "--check")

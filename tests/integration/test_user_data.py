@@ -40,6 +40,7 @@ from stack_testing import (
     count_project_resources,
     hosted_stack,
     project_filter,
+    stack_records,
 )
 
 pytestmark = pytest.mark.slow
@@ -134,7 +135,7 @@ def test_user_data_prepares_the_host_and_the_configure_phase_changes_nothing(sta
     wait_until_the_host_accepts_the_key(stack)
     # The stack's digest forgotten (as teardown.yml forgets it): every role runs, the instance's
     # document is compared with the one these settings make, and both digests are recorded.
-    (stack.project_state_dir / "stack-state" / "taskstack-eu-west-3" / "stack.sha256").unlink()
+    (stack_records(stack.project_state_dir) / "stack.sha256").unlink()
     run = stack.site("-v", *USER_DATA, env=env)
     assert run.returncode == 0, run.output[-6000:]
     # Mitogen ran the plays, the wait for a host that answered at the first try included.
