@@ -464,6 +464,17 @@ CASES: list[Case] = [
         f"app_deploy_local_source={REPO_ROOT / 'roles'} has no compose.yaml",
     ),
     (
+        "early-service-not-in-compose-file",
+        {"app_deploy_early_services": ["cache"]},
+        "app_deploy_early_services lists cache, not a service",
+    ),
+    (
+        "early-service-that-builds",
+        {"app_deploy_early_services": ["db", "api"]},
+        "app_deploy_early_services lists api, not a service",
+    ),
+    ("no-early-services", {"app_deploy_early_services": []}, None),
+    (
         "git-source-without-repository",
         {"app_deploy_source": "git"},
         "app_deploy_source=git needs app_deploy_git_repo",
