@@ -106,6 +106,13 @@ BAD_INPUTS = [
         {},
         "SSH would be open to the world",
     ),
+    # The operator's networks reach the firewall's checks in preflight, not only in provision.
+    (
+        "operator-is-the-whole-world",
+        {"aws_preflight_operator_cidrs": ["0.0.0.0/0"]},
+        {},
+        "SSH would be open to the world (0.0.0.0/0 on port 22)",
+    ),
     ("unknown-region", None, {"AWS_REGION": "xx-nowhere-1"}, "Unknown AWS region 'xx-nowhere-1'"),
     ("missing-credentials", None, NO_CREDENTIALS, "No AWS credentials found"),
     (
