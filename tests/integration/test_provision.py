@@ -249,6 +249,36 @@ def test_dynamic_inventory_lists_the_instance_with_connection_settings(provision
     assert "reserved name" not in connection.output
 
 
+def test_an_address_that_changed_within_a_run_is_refused_not_reached(provisioned, tmp_path):
+    """Every playbook on the instance settles its connection settings once per run
+    (playbooks/tasks/require_instance.yml); an instance whose public address changed after
+    that in the same run (stopped and started by one command) stops the run with one line."""
+    check = REPO_ROOT / "playbooks" / "tasks" / "require_instance.yml"
+    require = {"name": "Require the instance", "ansible.builtin.import_tasks": str(check)}
+    moved = {
+        "name": "Give the instance another public address, as a stop and start does",
+        "ansible.builtin.set_fact": {"aws_public_ip_address": "203.0.113.9"},
+        "delegate_to": "{{ project_inventory_host }}",
+        "delegate_facts": True,
+    }
+    play = {"hosts": "localhost", "connection": "local", "gather_facts": False}
+    playbook = tmp_path / "moved.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {**play, "name": "Settle", "tasks": [require]},
+                {**play, "name": "Move, then require again", "tasks": [moved, require]},
+            ],
+            sort_keys=False,
+        )
+    )
+    run = provisioned.playbook(str(playbook))
+    assert run.returncode != 0, run.recap()
+    line = " ".join(run.output.split())
+    assert "is now at 203.0.113.9, no longer at" in line, run.output[-2000:]
+    assert "run each playbook as its own ansible-playbook command" in line
+
+
 def test_a_port_is_opened_by_adding_one_firewall_rule(provisioned, ec2):
     """Port 443 is one more item of aws_security_group_rules: the group opens it, the other
     rules and the summary's addresses stay as they were."""
