@@ -473,6 +473,11 @@ CASES: list[Case] = [
         {"app_deploy_early_services": ["db", "api"]},
         "app_deploy_early_services lists api, not a service",
     ),
+    (
+        "early-service-that-starts-a-built-one",
+        {"app_deploy_early_services": ["web"]},
+        "app_deploy_early_services lists web, not a service",
+    ),
     ("no-early-services", {"app_deploy_early_services": []}, None),
     (
         "git-source-without-repository",
