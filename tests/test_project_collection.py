@@ -7,10 +7,14 @@ collection; this checks what users of a clone run.)
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Every module of the collection, so that a new one cannot be left out.
@@ -77,3 +81,44 @@ def test_no_committed_file_is_larger_than_a_megabyte():
         if name and (REPO_ROOT / name).is_file() and not (REPO_ROOT / name).is_symlink()
     }
     assert {n: s for n, s in sizes.items() if s > LARGEST_COMMITTED_FILE} == {}
+
+
+# The task files and playbooks whose tasks run in the project's plays.
+TASK_FILES = [
+    *REPO_ROOT.glob("*.yml"),
+    *REPO_ROOT.glob("playbooks/**/*.yml"),
+    *REPO_ROOT.glob("roles/*/tasks/*.yml"),
+    *REPO_ROOT.glob("roles/*/handlers/*.yml"),
+    *REPO_ROOT.glob("embedded/playbooks/*.yml"),
+]
+AWS_MODULE_NAME = re.compile(r"\b((?:amazon|community|taskstack)\.aws)\.([a-z0-9_]+):")
+
+
+def collection_modules(collection: str) -> set[str]:
+    """The module names of an installed collection (this one: the clone itself)."""
+    if collection == "taskstack.aws":
+        return set(MODULES)
+    namespace, name = collection.split(".")
+    package = importlib.import_module(f"ansible_collections.{namespace}.{name}")
+    return {p.stem for p in (Path(package.__path__[0]) / "plugins" / "modules").glob("*.py")}
+
+
+def test_the_stack_group_holds_exactly_the_aws_modules_the_project_runs():
+    """group/taskstack.aws.stack gives each AWS play's modules the region (playbooks/): a module
+    of an AWS collection used in a task but missing from it would run in another region."""
+    groups = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())["action_groups"]
+    own_aws_modules = {
+        f"taskstack.aws.{entry}" for entry in groups["aws"] if isinstance(entry, str)
+    }
+    used = set()
+    for path in TASK_FILES:
+        for collection, name in AWS_MODULE_NAME.findall(path.read_text()):
+            if name in collection_modules(collection):
+                used.add(f"{collection}.{name}")
+    aws_modules_used = {m for m in used if not m.startswith("taskstack.")} | (
+        used & own_aws_modules
+    )
+    stack = {entry if "." in entry else f"taskstack.aws.{entry}" for entry in groups["stack"]}
+    assert sorted(aws_modules_used - stack) == [], "used, but not given the play's region"
+    assert sorted(stack - aws_modules_used) == [], "in the group, but no task uses it"
+    assert "taskstack.aws.host_state_info" in used, "the scan finds the project's own modules"

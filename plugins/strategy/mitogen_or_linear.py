@@ -26,9 +26,9 @@ description:
     for ever for C(ansible_collections), mitogen-hq/mitogen#835).
   - With or without Mitogen, each distinct template or expression is compiled about once per
     run instead of once per task (plugin_utils C(compiled_templates); ansible-core 2.19 keeps no
-    compiled template, ansible/ansible#86881): the task workers pass what they compiled to the
-    main process, which the next workers are forked from. Off for one run:
-    C(TASKSTACK_TEMPLATE_CACHE=0).
+    compiled template, ansible/ansible#86881); the task workers pass what they compiled to the
+    main process, which the next workers are forked from. C(TASKSTACK_TEMPLATE_CACHE=0) in the
+    environment turns that off.
   - Mitogen's off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
     C(ANSIBLE_STRATEGY=linear) chooses Ansible's own strategy as for any project.
   - Set in ansible.cfg (C([defaults] strategy)).
