@@ -157,7 +157,6 @@ def strategy_rows(f: dict[str, Any]) -> list[str]:
 CONFIGURATION_NAMES = {
     "project": "project cfg",
     "project_linear": "project cfg without Mitogen",
-    "project_uncached": "project cfg compiling each template per task",
     "defaults": "Ansible defaults",
 }
 

@@ -59,8 +59,6 @@ SEED_TASKS = 100
 # The project's ansible.cfg with its strategy plugin told to use Ansible's linear strategy
 # (plugins/strategy/mitogen_or_linear.py): everything else stays the project's.
 LINEAR = {"TASKSTACK_MITOGEN": "0"}
-# The project's ansible.cfg, each task compiling its templates again (Ansible's own behaviour).
-NO_TEMPLATE_CACHE = {"TASKSTACK_TEMPLATE_CACHE": "0"}
 
 
 @dataclass
@@ -370,12 +368,7 @@ def host_limits(host: str) -> dict[str, Any]:
 
 # The configurations compared: (name, ANSIBLE_CONFIG or None for the project's, environment).
 def configurations(defaults: Path) -> list[tuple[str, Path | None, dict[str, str] | None]]:
-    return [
-        ("defaults", defaults, None),
-        ("project", None, None),
-        ("project_linear", None, LINEAR),
-        ("project_uncached", None, NO_TEMPLATE_CACHE),
-    ]
+    return [("defaults", defaults, None), ("project", None, None), ("project_linear", None, LINEAR)]
 
 
 def rotated(items: list[Any], by: int) -> list[Any]:
