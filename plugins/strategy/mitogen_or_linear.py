@@ -24,12 +24,7 @@ description:
   - With Mitogen, a collection's module started with C(async) finishes, because its imports
     from the controller are loaded before the job detaches (Mitogen alone left the job waiting
     for ever for C(ansible_collections), mitogen-hq/mitogen#835).
-  - With or without Mitogen, each distinct template or expression is compiled about once per
-    run instead of once per task (plugin_utils C(compiled_templates); ansible-core 2.19 keeps no
-    compiled template, ansible/ansible#86881); the task workers pass what they compiled to the
-    main process, which the next workers are forked from. C(TASKSTACK_TEMPLATE_CACHE=0) in the
-    environment turns that off.
-  - Mitogen's off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
+  - The off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
     C(ANSIBLE_STRATEGY=linear) chooses Ansible's own strategy as for any project.
   - Set in ansible.cfg (C([defaults] strategy)).
 author:
@@ -53,12 +48,6 @@ from typing import Any
 
 from ansible.plugins.loader import strategy_loader
 from ansible.utils.display import Display
-from ansible_collections.taskstack.aws.plugins.plugin_utils.compiled_templates import (
-    CompiledTemplates,
-)
-from ansible_collections.taskstack.aws.plugins.plugin_utils.compiled_templates import (
-    install as install_compiled_templates,
-)
 
 display = Display()
 
@@ -269,20 +258,6 @@ def preload_imports_of_async_collection_modules() -> None:
     planner.NewStylePlanner.get_kwargs = get_kwargs
 
 
-# Off switch of the compiled templates kept for the run (plugin_utils/compiled_templates.py).
-TEMPLATES_OFF_SWITCH = "TASKSTACK_TEMPLATE_CACHE"
-
-
-def keep_compiled_templates() -> CompiledTemplates | None:
-    """The run's compiled templates, kept from the first play on; None when switched off or
-    when this ansible-core's templating is not the one the cache knows."""
-    if os.environ.get(TEMPLATES_OFF_SWITCH, "").strip().lower() in OFF_VALUES:
-        return None
-    from ansible import constants
-
-    return install_compiled_templates(constants.DEFAULT_LOCAL_TMP)
-
-
 class StrategyModule(*BASES):  # type: ignore[misc]
     """The class of every play: Ansible's linear strategy, run by Mitogen when it loads."""
 
@@ -291,11 +266,4 @@ class StrategyModule(*BASES):  # type: ignore[misc]
         if len(BASES) > 1:
             list_collection_dirs_once()
             preload_imports_of_async_collection_modules()
-        self._compiled_templates = keep_compiled_templates()
         super().__init__(*args, **kwargs)
-
-    def _queue_task(self, host, task, task_vars, play_context):
-        # Before the fork: the worker starts with what the workers before it compiled.
-        if self._compiled_templates is not None:
-            self._compiled_templates.absorb_spool()
-        return super()._queue_task(host, task, task_vars, play_context)

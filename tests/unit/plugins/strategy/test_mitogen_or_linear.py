@@ -192,8 +192,6 @@ def test_each_play_of_a_mitogen_run_has_the_collections_listed_before_its_worker
     # The linear strategy's own start needs a task queue manager: not what is looked at here.
     monkeypatch.setattr(linear, "__init__", lambda self, *args, **kwargs: None)
     plugin = load_plugin()
-    # Nor the compiled templates (they would stay installed in this process).
-    monkeypatch.setattr(plugin, "keep_compiled_templates", lambda: None)
     plugin.StrategyModule(object())
     plugin.StrategyModule(object())
     assert asked == ([1] if mitogen else [])
@@ -363,42 +361,3 @@ def test_an_async_task_whose_imports_cannot_be_read_runs_as_mitogen_plans_it(
     )
     assert planner.NewStylePlanner.get_kwargs(SimpleNamespace(_inv=invocation)) == planned
     assert said == [f"{plugin.PRELOAD_FAILED}: SyntaxError: invalid syntax"]
-
-
-@pytest.mark.parametrize("switch", ["", "0"], ids=["kept", "switched-off"])
-def test_compiled_templates_are_kept_for_the_run_unless_switched_off(
-    monkeypatch: pytest.MonkeyPatch, load_plugin, tmp_path, switch: str
-) -> None:
-    from ansible import constants
-    from ansible._internal._templating import _jinja_bits
-
-    environment = _jinja_bits.AnsibleEnvironment
-    # Taken back after the test: the cache patches ansible-core's environment class.
-    monkeypatch.setattr(environment, "compile", environment.compile)
-    monkeypatch.setattr(environment, "compile_expression", environment.compile_expression)
-    monkeypatch.setattr(constants, "DEFAULT_LOCAL_TMP", str(tmp_path))
-    monkeypatch.setenv("TASKSTACK_TEMPLATE_CACHE", switch)
-    plugin = load_plugin()
-    kept = plugin.keep_compiled_templates()
-    if switch:
-        assert kept is None
-        assert list(tmp_path.iterdir()) == []
-    else:
-        assert kept is not None
-        assert Path(kept.spool_path).parent == tmp_path
-
-
-def test_each_task_is_queued_after_the_workers_compilations_are_taken_in(
-    monkeypatch: pytest.MonkeyPatch, load_plugin, linear: type
-) -> None:
-    """The fork that runs the task starts with what the workers before it compiled."""
-    events: list[str] = []
-    monkeypatch.setattr(linear, "__init__", lambda self, *args, **kwargs: None)
-    plugin = load_plugin()
-    for base in plugin.BASES:  # Mitogen's mixin first when it loads, then ansible.builtin.linear
-        monkeypatch.setattr(base, "_queue_task", lambda self, *args: events.append("queued"))
-    monkeypatch.setattr(plugin, "keep_compiled_templates", lambda: None)
-    strategy = plugin.StrategyModule(object())
-    strategy._compiled_templates = SimpleNamespace(absorb_spool=lambda: events.append("taken in"))
-    strategy._queue_task("host", "task", {}, "play_context")
-    assert events == ["taken in", "queued"]
