@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +88,17 @@ def test_no_committed_file_is_larger_than_a_megabyte():
 TASK_FILES = [
     *REPO_ROOT.glob("*.yml"),
     *REPO_ROOT.glob("playbooks/**/*.yml"),
-    *REPO_ROOT.glob("roles/*/tasks/*.yml"),
-    *REPO_ROOT.glob("roles/*/handlers/*.yml"),
-    *REPO_ROOT.glob("embedded/playbooks/*.yml"),
+    *REPO_ROOT.glob("roles/*/tasks/**/*.yml"),
+    *REPO_ROOT.glob("roles/*/handlers/**/*.yml"),
+    *REPO_ROOT.glob("embedded/playbooks/**/*.yml"),
 ]
 AWS_MODULE_NAME = re.compile(r"\b((?:amazon|community|taskstack)\.aws)\.([a-z0-9_]+):")
+# This collection's modules that take the region (and the other AWS options).
+OWN_AWS_MODULES = {
+    f"taskstack.aws.{name}"
+    for name in MODULES
+    if "amazon.aws.region.modules" in (REPO_ROOT / "plugins" / "modules" / f"{name}.py").read_text()
+}
 
 
 def collection_modules(collection: str) -> set[str]:
@@ -107,18 +114,70 @@ def test_the_stack_group_holds_exactly_the_aws_modules_the_project_runs():
     """group/taskstack.aws.stack gives each AWS play's modules the region (playbooks/): a module
     of an AWS collection used in a task but missing from it would run in another region."""
     groups = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())["action_groups"]
-    own_aws_modules = {
-        f"taskstack.aws.{entry}" for entry in groups["aws"] if isinstance(entry, str)
-    }
+    modules = {name: collection_modules(name) for name in ("amazon.aws", "community.aws")}
+    modules["taskstack.aws"] = set(MODULES)
     used = set()
     for path in TASK_FILES:
         for collection, name in AWS_MODULE_NAME.findall(path.read_text()):
-            if name in collection_modules(collection):
+            if name in modules[collection]:
                 used.add(f"{collection}.{name}")
     aws_modules_used = {m for m in used if not m.startswith("taskstack.")} | (
-        used & own_aws_modules
+        used & OWN_AWS_MODULES
     )
     stack = {entry if "." in entry else f"taskstack.aws.{entry}" for entry in groups["stack"]}
     assert sorted(aws_modules_used - stack) == [], "used, but not given the play's region"
     assert sorted(stack - aws_modules_used) == [], "in the group, but no task uses it"
     assert "taskstack.aws.host_state_info" in used, "the scan finds the project's own modules"
+    assert "taskstack.aws.host_state_info" not in OWN_AWS_MODULES, "it runs on the host"
+
+
+# An amazon.aws module and one of this collection's, in a play whose only region is the
+# group's module_defaults (none in the environment); the endpoint answers nothing.
+REGION_PLAY = """
+- name: Give the region through a module_defaults group
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  {defaults}
+  tasks:
+    - name: Read the VPCs
+      amazon.aws.ec2_vpc_net_info:
+      ignore_errors: true
+    - name: Read the project's resources
+      taskstack.aws.tagged_resources_info:
+        tags: {{Project: nothing}}
+      ignore_errors: true
+"""
+NO_REGION = "module requires a region and none was found"
+
+
+@pytest.mark.parametrize("group", ["stack", "aws", None], ids=["stack", "aws", "no-group"])
+def test_each_group_gives_the_region_to_amazon_aws_and_project_modules(tmp_path, group):
+    defaults = f"module_defaults: {{group/taskstack.aws.{group}: {{region: eu-west-3}}}}"
+    playbook = tmp_path / "region.yml"
+    playbook.write_text(REGION_PLAY.format(defaults=defaults if group else ""))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))},
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = " ".join(completed.stdout.split())
+    assert completed.returncode == 0, output[-2000:]
+    assert output.count("ignoring") == 2, output[-2000:]
+    for module in ("amazon.aws.ec2_vpc_net_info", "taskstack.aws.tagged_resources_info"):
+        refused = f"The {module} {NO_REGION}" in output
+        assert refused is (group is None), output[-2000:]
