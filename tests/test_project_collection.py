@@ -28,24 +28,26 @@ def test_the_symlink_is_the_repository():
     assert link.resolve() == REPO_ROOT
 
 
+def from_project_root(tool: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """One of the venv's Ansible commands, run from the project root as a user of a clone."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / tool), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def ansible_doc(plugin_type: str, names: list[str]) -> str:
     """What `ansible-doc -t <plugin_type>` shows for these plugins, run from the project root as
     a user of a clone would (ansible.cfg finds the collection), colours taken out."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"))
     env.pop("ANSIBLE_COLLECTIONS_PATH", None)
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-doc"),
-            "-t",
-            plugin_type,
-            *(f"taskstack.aws.{name}" for name in names),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    completed = from_project_root(
+        "ansible-doc", "-t", plugin_type, *(f"taskstack.aws.{name}" for name in names), env=env
     )
     assert completed.returncode == 0, completed.stderr
     # ansible-test's sanity check counts any output on stderr as an error (a warning too).
@@ -166,15 +168,7 @@ def test_each_group_gives_the_region_to_amazon_aws_and_project_modules(tmp_path,
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
         "AWS_MAX_ATTEMPTS": "1",
     }
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = from_project_root("ansible-playbook", str(playbook), env=env)
     output = " ".join(completed.stdout.split())
     assert completed.returncode == 0, output[-2000:]
     assert output.count("ignoring") == 2, output[-2000:]
