@@ -48,6 +48,9 @@ from typing import Any
 import yaml
 from ansible.errors import AnsibleFilterError
 
+# libyaml's parser when PyYAML has it: every run reads all the roles' argument specs.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def without_defaults(spec: Any) -> Any:
     """The spec with every 'default' key removed, at every depth: defaults are templates."""
@@ -60,7 +63,7 @@ def without_defaults(spec: Any) -> Any:
 
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise AnsibleFilterError(f"role_settings: cannot read {path}: {exc}") from exc
 

@@ -627,6 +627,13 @@ def test_teardown_killed_midway_then_run_again_leaves_nothing(stack: Stack):
     assert host_containers() == []
 
 
+ROLE_VALIDATIONS_SKIPPED_WHEN_UNCHANGED = (
+    "TASK [aws_budget : Validating arguments against arg spec 'budget'",
+    "TASK [aws_tag_audit : Validating arguments against arg spec 'main'",
+    "TASK [stack_summary : Validating arguments against arg spec 'main'",
+)
+
+
 def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(stack: Stack):
     """As a new user: no key, no password, nothing in AWS; site.yml, then site.yml again. The
     digests recorded by the first run (whose key and password it generated on the way) are the
@@ -648,6 +655,11 @@ def test_the_rerun_after_a_converge_from_nothing_skips_the_stack_and_the_host(st
     assert PLAIN_SSH not in wait_play(again.output), wait_play(again.output)[-3000:]
     assert task_status(first.output, BANNER_WAIT) == "skipping"
     assert task_status(again.output, BANNER_WAIT) == "ok"
+    # The roles that run on every rerun validate their arguments, unless the stack, its settings
+    # and the code are as the last converge (which validated them) left them.
+    for validation in ROLE_VALIDATIONS_SKIPPED_WHEN_UNCHANGED:
+        assert validation in first.output, validation
+        assert validation not in again.output, validation
 
     # The backup taken before the teardowns, into the stack built again: the tasks are back.
     assert stack.backed_up_tasks, "no backup was taken earlier in this file"
