@@ -175,3 +175,45 @@ def test_each_group_gives_the_region_to_amazon_aws_and_project_modules(tmp_path,
     for module in ("amazon.aws.ec2_vpc_net_info", "taskstack.aws.tagged_resources_info"):
         refused = f"The {module} {NO_REGION}" in output
         assert refused is (group is None), output[-2000:]
+
+
+def role_includes(tasks: list[dict]) -> list[dict]:
+    """The include_role arguments of a play's tasks, in order, blocks included."""
+    found = []
+    for task in tasks:
+        for section in ("block", "rescue", "always"):
+            found += role_includes(task.get(section) or [])
+        if "ansible.builtin.include_role" in task:
+            found.append(task["ansible.builtin.include_role"])
+    return found
+
+
+def entry_point_options(role: str, entry_point: str) -> dict | None:
+    """The options the entry point validates; None for a role name given as a template or an
+    entry point without a spec."""
+    spec_file = REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml"
+    if "{{" in role or not spec_file.is_file():
+        return None
+    entry = yaml.safe_load(spec_file.read_text())["argument_specs"].get(entry_point)
+    return None if entry is None else entry.get("options", {})
+
+
+@pytest.mark.parametrize("playbook", sorted((REPO_ROOT / "playbooks").glob("*.yml")), ids=str)
+def test_a_role_skips_its_argument_validation_only_after_the_same_options_were_validated(
+    playbook: Path,
+):
+    """`rolespec_validate: false` (the value itself, not a template: those are conditions
+    tested end to end) is right only after an include of the same role, earlier in the play,
+    whose entry point validated the same options: the values cannot have changed in between."""
+    for play in yaml.safe_load(playbook.read_text()) or []:
+        validated: list[tuple[str, dict]] = []
+        for include in role_includes(play.get("tasks") or []):
+            role, entry_point = include["name"], include.get("tasks_from", "main")
+            options = entry_point_options(role, entry_point)
+            if include.get("rolespec_validate", True) is False:
+                assert options is not None and (role, options) in validated, (
+                    f"{playbook.name}: {role} {entry_point} skips its validation, but no earlier "
+                    "include in the play validated the same options"
+                )
+            elif include.get("rolespec_validate", True) is True:
+                validated.append((role, options))
