@@ -177,14 +177,17 @@ def test_each_group_gives_the_region_to_amazon_aws_and_project_modules(tmp_path,
         assert refused is (group is None), output[-2000:]
 
 
-def role_includes(tasks: list[dict]) -> list[dict]:
-    """The include_role arguments of a play's tasks, in order, blocks included."""
+def role_includes(tasks: list[dict], conditional: bool = False) -> list[tuple[dict, bool]]:
+    """The include_role arguments of a play's tasks, in order, blocks included, each with
+    whether it may be skipped (a `when` on it or on a block around it, or in a rescue)."""
     found = []
     for task in tasks:
-        for section in ("block", "rescue", "always"):
-            found += role_includes(task.get(section) or [])
+        skippable = conditional or "when" in task
+        found += role_includes(task.get("block") or [], skippable)
+        found += role_includes(task.get("rescue") or [], True)
+        found += role_includes(task.get("always") or [], skippable)
         if "ansible.builtin.include_role" in task:
-            found.append(task["ansible.builtin.include_role"])
+            found.append((task["ansible.builtin.include_role"], skippable))
     return found
 
 
@@ -198,22 +201,25 @@ def entry_point_options(role: str, entry_point: str) -> dict | None:
     return None if entry is None else entry.get("options", {})
 
 
-@pytest.mark.parametrize("playbook", sorted((REPO_ROOT / "playbooks").glob("*.yml")), ids=str)
+@pytest.mark.parametrize(
+    "playbook", sorted((REPO_ROOT / "playbooks").glob("*.yml")), ids=lambda path: path.name
+)
 def test_a_role_skips_its_argument_validation_only_after_the_same_options_were_validated(
     playbook: Path,
 ):
     """`rolespec_validate: false` (the value itself, not a template: those are conditions
     tested end to end) is right only after an include of the same role, earlier in the play,
-    whose entry point validated the same options: the values cannot have changed in between."""
+    whose entry point validated the same options, and which always runs (no `when`): the
+    values cannot have changed in between."""
     for play in yaml.safe_load(playbook.read_text()) or []:
         validated: list[tuple[str, dict]] = []
-        for include in role_includes(play.get("tasks") or []):
+        for include, skippable in role_includes(play.get("tasks") or []):
             role, entry_point = include["name"], include.get("tasks_from", "main")
             options = entry_point_options(role, entry_point)
             if include.get("rolespec_validate", True) is False:
                 assert options is not None and (role, options) in validated, (
                     f"{playbook.name}: {role} {entry_point} skips its validation, but no earlier "
-                    "include in the play validated the same options"
+                    "include in the play that always runs validated the same options"
                 )
-            elif include.get("rolespec_validate", True) is True:
+            elif include.get("rolespec_validate", True) is True and not skippable:
                 validated.append((role, options))
