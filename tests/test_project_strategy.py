@@ -175,3 +175,74 @@ def test_with_mitogen_a_collections_module_runs_in_the_background(tmp_path: Path
     output = run_playbook(tmp_path, with_mitogen, playbook="background.yml")
     assert f"KEY True {key}" in output, output
     assert key.is_file() and (tmp_path / "id_background.pub").is_file()
+
+
+# A module that says where its process imported ansible.module_utils.basic from: a file's path,
+# or "master:<path>" for a module Mitogen's child received from the controller.
+WHERE_MODULE = """#!/usr/bin/python
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={})
+    basic = sys.modules["ansible.module_utils.basic"]
+    module.exit_json(changed=False, origin=basic.__file__)
+
+
+main()
+"""
+WHERE_PLAY = """
+- name: Say where the module's process imported Ansible from
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Import ansible.module_utils.basic
+      where_ansible_comes_from:
+      vars:
+        ansible_python_interpreter: "{python}"
+      register: strategy_test_where
+
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "ORIGIN {{{{ strategy_test_where.origin }}}}"
+"""
+
+
+def import_origin(tmp_path: Path, pythonpath: list[str], python: str) -> str:
+    """Where a module run on localhost with `python` imported ansible.module_utils.basic from."""
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "where_ansible_comes_from.py").write_text(WHERE_MODULE)
+    (tmp_path / "where.yml").write_text(WHERE_PLAY.format(python=python))
+    output = run_playbook(tmp_path, pythonpath, "where.yml", ANSIBLE_LIBRARY=str(library))
+    origins = [line.split("ORIGIN ", 1)[1] for line in output.splitlines() if "ORIGIN " in line]
+    assert len(origins) == 1, output
+    return origins[0].strip().strip('"')
+
+
+def test_with_mitogen_a_local_task_on_ansibles_python_imports_ansible_from_disk(
+    tmp_path: Path, with_mitogen
+):
+    """Not sent by the controller and compiled again on every run (mitogen_or_linear)."""
+    import ansible.module_utils.basic
+
+    origin = import_origin(tmp_path, with_mitogen, sys.executable)
+    assert Path(origin) == Path(ansible.module_utils.basic.__file__), origin
+
+
+def test_with_mitogen_another_python_receives_ansible_from_the_controller(
+    tmp_path: Path, with_mitogen
+):
+    """As the EC2 host's Python does: the rule above is only for Ansible's own Python."""
+    python = Path("/usr/bin/python3")
+    if not python.is_file():
+        pytest.skip("no /usr/bin/python3 on this machine")
+    has_ansible = subprocess.run(
+        [str(python), "-c", "import ansible"], capture_output=True, check=False
+    )
+    if has_ansible.returncode == 0:
+        pytest.skip("/usr/bin/python3 has an Ansible of its own")
+    origin = import_origin(tmp_path, with_mitogen, str(python))
+    assert origin.startswith("master:"), origin

@@ -24,6 +24,10 @@ description:
   - With Mitogen, a collection's module started with C(async) finishes, because its imports
     from the controller are loaded before the job detaches (Mitogen alone left the job waiting
     for ever for C(ansible_collections), mitogen-hq/mitogen#835).
+  - With Mitogen, a task on localhost whose Python is the one running Ansible imports the
+    C(ansible) and C(ansible_mitogen) packages from disk, with their bytecode, instead of
+    receiving their source from the controller and compiling it on every run. Other Pythons
+    (the EC2 host's) receive them from the controller as Mitogen sends them.
   - The off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
     C(ANSIBLE_STRATEGY=linear) chooses Ansible's own strategy as for any project.
   - Set in ansible.cfg (C([defaults] strategy)).
@@ -41,8 +45,10 @@ EXAMPLES = r"""
 #   TASKSTACK_MITOGEN=0 ansible-playbook site.yml
 """
 
+import gc
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -258,12 +264,98 @@ def preload_imports_of_async_collection_modules() -> None:
     planner.NewStylePlanner.get_kwargs = get_kwargs
 
 
+# The packages ansible_mitogen has every child ask the controller for (its import policy's
+# overrides), which a child running the controller's own Python finds on disk.
+ON_DISK_FOR_THE_CONTROLLERS_PYTHON = frozenset({"ansible", "ansible_mitogen"})
+
+
+def runs_the_controllers_python(python_path: Any) -> bool:
+    """Whether a Mitogen child's interpreter is the one running Ansible: the same file, in the
+    same bin folder (a virtualenv's python links to the base one, whose site-packages differ)."""
+    if isinstance(python_path, list) and len(python_path) == 1:
+        python_path = python_path[0]
+    if not isinstance(python_path, str) or not os.path.isabs(python_path):
+        return False
+    controller = sys.executable
+    try:
+        return os.path.realpath(os.path.dirname(python_path)) == os.path.realpath(
+            os.path.dirname(controller)
+        ) and os.path.samefile(python_path, controller)
+    except OSError:
+        return False
+
+
+def local_children_import_ansible_from_disk() -> None:
+    """Let a task on localhost import Ansible from disk, not from the controller.
+
+    ansible_mitogen has every child it starts ask the controller for the `ansible` and
+    `ansible_mitogen` packages, and sends ansible.module_utils.basic and its imports ahead, so
+    that a remote host runs the controller's versions: the connection multiplexer reads and
+    scans some 60 modules (250 KB) and the child compiles them from source, on every run, for
+    the first task on localhost. A local child that runs the controller's own Python finds the
+    same files on disk, with their bytecode: for it, those packages are left to Python's own
+    import and nothing is sent ahead. Other children (SSH to the EC2 host, another Python on
+    localhost, sudo) are started as Mitogen starts them.
+    """
+    import mitogen.parent
+    from ansible_mitogen import services
+
+    build_config = mitogen.parent.Connection.get_econtext_config
+    if getattr(build_config, "leaves_ansible_on_disk", False):
+        return
+    send_ahead = services.ContextService._send_module_forwards
+    # Context ids of the children started that way (the multiplexer's own bookkeeping).
+    on_disk: set[int] = set()
+
+    def get_econtext_config(self: Any) -> dict[str, Any]:
+        config = build_config(self)
+        # The base class is the "local" method; ssh, sudo and the others subclass it.
+        if type(self) is mitogen.parent.Connection and runs_the_controllers_python(
+            self.options.python_path
+        ):
+            overrides = config["import_overrides"]
+            config["import_overrides"] = [
+                name for name in overrides if name not in ON_DISK_FOR_THE_CONTROLLERS_PYTHON
+            ]
+            on_disk.add(self.context.context_id)
+        return config
+
+    def _send_module_forwards(self: Any, context: Any) -> None:
+        if context.context_id not in on_disk:
+            send_ahead(self, context)
+
+    get_econtext_config.leaves_ansible_on_disk = True  # type: ignore[attr-defined]
+    mitogen.parent.Connection.get_econtext_config = get_econtext_config
+    services.ContextService._send_module_forwards = _send_module_forwards
+
+
+def freeze_what_the_plays_were_loaded_with() -> None:
+    """Leave the objects that exist when the first play starts out of later garbage collections.
+
+    By then the controller holds what lives until the run ends (the plays, the inventory, the
+    variables, the plugins). A full collection walks all of it, in the controller several times
+    per run, and in the process Ansible forks for every task on every host, where it also writes
+    to each page it walks (the pages the fork shared are then copied), to free a few hundred
+    objects of the task's own: 0.1-0.2 s each (counted with gc.callbacks on a run of site.yml).
+    Frozen once in the controller (gc.freeze), and in each forked process right after the fork
+    (what it inherited since), they are no longer walked. What was garbage at that moment stays
+    until the process ends. Mitogen's multiplexer is forked the same way.
+    """
+    if getattr(freeze_what_the_plays_were_loaded_with, "done", False):
+        return
+    gc.freeze()
+    os.register_at_fork(after_in_child=gc.freeze)
+    freeze_what_the_plays_were_loaded_with.done = True  # type: ignore[attr-defined]
+
+
 class StrategyModule(*BASES):  # type: ignore[misc]
     """The class of every play: Ansible's linear strategy, run by Mitogen when it loads."""
 
     def __init__(self, *args, **kwargs) -> None:
         announce_strategy()
+        freeze_what_the_plays_were_loaded_with()
         if len(BASES) > 1:
             list_collection_dirs_once()
             preload_imports_of_async_collection_modules()
+            local_children_import_ansible_from_disk()
         super().__init__(*args, **kwargs)

@@ -7,7 +7,9 @@ off, present) and looks at the bases and at the warnings it gave.
 
 from __future__ import annotations
 
+import gc
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -361,3 +363,37 @@ def test_an_async_task_whose_imports_cannot_be_read_runs_as_mitogen_plans_it(
     )
     assert planner.NewStylePlanner.get_kwargs(SimpleNamespace(_inv=invocation)) == planned
     assert said == [f"{plugin.PRELOAD_FAILED}: SyntaxError: invalid syntax"]
+
+
+def test_only_the_python_running_ansible_counts_as_the_controllers(
+    load_plugin, tmp_path: Path
+) -> None:
+    """A virtualenv's python is a link to the base interpreter: the same file, but another
+    site-packages, which may not hold Ansible. Mitogen gives the path as a list of one."""
+    plugin = load_plugin()
+    elsewhere = tmp_path / "bin" / "python3"
+    elsewhere.parent.mkdir()
+    elsewhere.symlink_to(sys.executable)
+    assert plugin.runs_the_controllers_python(sys.executable)
+    assert plugin.runs_the_controllers_python([sys.executable])
+    assert not plugin.runs_the_controllers_python(str(elsewhere))
+    assert not plugin.runs_the_controllers_python([sys.executable, "-X", "utf8"])
+    assert not plugin.runs_the_controllers_python("python3")
+    assert not plugin.runs_the_controllers_python(str(tmp_path / "missing" / "python3"))
+
+
+def test_what_the_plays_were_loaded_with_is_frozen_once_and_after_every_fork(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """Every play builds a strategy: the controller freezes once, and registers one hook."""
+    frozen: list[bool] = []
+    hooks: list[dict[str, Callable[[], None]]] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(os, "register_at_fork", lambda **hook: hooks.append(hook))
+    plugin = load_plugin()
+    plugin.freeze_what_the_plays_were_loaded_with()
+    plugin.freeze_what_the_plays_were_loaded_with()
+    assert frozen == [True]
+    assert len(hooks) == 1 and set(hooks[0]) == {"after_in_child"}
+    hooks[0]["after_in_child"]()
+    assert frozen == [True, True]
