@@ -89,11 +89,15 @@ test-unit: setup ## The fast lane: modules, filters, validation, the emulator, d
 test-collection: setup ## ansible-test sanity, and units (tests/unit), on the collection taskstack.aws as built (no Docker)
 	tests/tools/ansible-test.sh sanity units
 
+# One scenario runs one converge at a time, about one CPU: two run at once, each on a host
+# container of its own name, the longest first; each one's output is printed when it ends (-O).
+ROLE_SCENARIOS := $(addprefix role-scenario-,app_deploy docker_engine host_hardening package_lists)
 test-roles: setup host-images ## Molecule: each host role alone on the test host image
-	cd roles/package_lists && $(BIN)/molecule test
-	cd roles/host_hardening && $(BIN)/molecule test
-	cd roles/docker_engine && $(BIN)/molecule test
-	cd roles/app_deploy && $(BIN)/molecule test
+	@$(MAKE) --no-print-directory -j2 -O $(ROLE_SCENARIOS)
+
+.PHONY: $(ROLE_SCENARIOS)
+$(ROLE_SCENARIOS): role-scenario-%:
+	cd roles/$* && MOLECULE_HOST_NAME=role-host-$(subst _,-,$*) $(BIN)/molecule test
 
 test-stack: setup host-images ## Molecule: the whole site.yml and teardown.yml on the embedded default
 	$(BIN)/molecule test
