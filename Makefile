@@ -106,19 +106,19 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 	$(BIN)/pytest tests/readme -p no:cacheprovider
 
 # Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The
-# README's own commands come first after the kit, while its images are minutes old. Lint runs
-# beside the kit's build (" + "): 152 s together against 92 + 122 s one after the other.
-# Stages that run one converge at a time leave a CPU mostly idle, so they run in pairs: the
-# README's commands beside the role scenarios (their own ports and container names), the
-# whole-stack scenario beside ansible-test (which uses both CPUs, but not for long). Measured in
-# `.ci/run` (2026-12-04): 492 s against 446 + 494 one after the other, and 324 against about
-# 194 + 230. test-python keeps both CPUs to itself. One kit build runs at a time (build.sh).
-SUITE := "test-readme + test-roles" "test-stack + test-collection" test-python
+# README's own commands come first after the kit, while its images are minutes old. A target
+# that runs one converge or one lint at a time leaves a CPU mostly idle (a sampler of
+# /proc/stat's counters in `.ci/run`: 50-60 % busy while one of them ran alone), so they run
+# side by side (" + "): lint and ansible-test (no Docker) beside the kit's build; the README's
+# commands, the whole-stack scenario and the role scenarios (two at a time, test-roles) together,
+# each on its own ports and container names. test-python keeps both CPUs to itself.
+# One kit build runs at a time (build.sh).
+SUITE := "test-readme + test-stack + test-roles" test-python
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
-	@tests/tools/stages.sh prerequisites setup "lint + host-images" $(SUITE)
+	@tests/tools/stages.sh prerequisites setup "lint + test-collection + host-images" $(SUITE)
 
 test-cold: ## The whole suite from nothing, as CI runs it: the image kit rebuilt first (--force)
-	@tests/tools/stages.sh prerequisites setup "lint + host-images KIT_ARGS=--force" $(SUITE)
+	@tests/tools/stages.sh prerequisites setup "lint + test-collection + host-images KIT_ARGS=--force" $(SUITE)
 
 bench: setup host-images ## Benchmark the stack on its own ports (bench/README.md); BENCH_ARGS=--quick for a quick look
 	$(BIN)/python bench/stack_bench.py $(BENCH_ARGS)

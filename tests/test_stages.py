@@ -52,3 +52,20 @@ def test_side_by_side_prints_the_background_output_after_the_foreground(tmp_path
     out = run.stdout
     assert out.index("WORD=main") < out.index("--- ok WORD=beside, run beside ok WORD=main:")
     assert out.index("--- ok WORD=beside") < out.index("WORD=beside\n")
+
+
+@pytest.mark.parametrize("stage", ["fail + ok + ok", "ok + fail + ok", "ok + ok + fail"])
+def test_any_of_several_targets_side_by_side_fails_the_stage(tmp_path: Path, stage: str):
+    run = stages(tmp_path, stage, "ok WORD=never")
+    assert run.returncode != 0, run.stdout
+    assert f"=== stage {stage} failed" in run.stdout
+    assert "WORD=never" not in run.stdout
+
+
+def test_several_side_by_side_print_the_others_output_in_order(tmp_path: Path):
+    run = stages(tmp_path, "ok WORD=one + ok WORD=two + ok WORD=main")
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    one = out.index("--- ok WORD=one, run beside ok WORD=main:")
+    two = out.index("--- ok WORD=two, run beside ok WORD=main:")
+    assert out.index("WORD=main") < one < out.index("WORD=one\n") < two < out.index("WORD=two\n")

@@ -310,7 +310,7 @@ def local_children_import_ansible_from_disk() -> None:
     def get_econtext_config(self: Any) -> dict[str, Any]:
         config = build_config(self)
         # The base class is the "local" method; ssh, sudo and the others subclass it.
-        if type(self) is mitogen.parent.Connection and runs_the_controllers_python(
+        if self.__class__ is mitogen.parent.Connection and runs_the_controllers_python(
             self.options.python_path
         ):
             overrides = config["import_overrides"]

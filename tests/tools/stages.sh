@@ -3,9 +3,9 @@
 # ends, and a table of all of them at the end (also when a stage fails: the run stops there).
 #
 # Usage: tests/tools/stages.sh TARGET ["TARGET VAR=value ..."] ["TARGET + TARGET ..."] ...
-#   each argument is one stage: a make target, optionally followed by its variables; two of
-#   them joined by " + " run side by side as one stage (the first one's output is printed when
-#   both have ended, so that the log reads in order), which fails if either fails
+#   each argument is one stage: a make target, optionally followed by its variables; several
+#   joined by " + " run side by side as one stage (the output of all but the last is printed
+#   when they have all ended, so that the log reads in order), which fails if any fails
 set -uo pipefail
 
 names=()
@@ -27,19 +27,28 @@ run_target() {
   make --no-print-directory "${words[@]}"
 }
 
-# "A + B": A in the background, its output kept aside, B in the foreground.
+# "A + B + C": every target but the last in the background, each one's output kept aside, the
+# last in the foreground; then the others' output, in order.
 run_side_by_side() {
-  local beside=${1%% + *} main=${1#* + } log status beside_status
-  log=$(mktemp)
-  run_target "$beside" >"$log" 2>&1 &
-  local pid=$!
+  local targets=() rest=$1 main pids=() logs=() status beside_status=0 i
+  while [[ $rest == *" + "* ]]; do
+    targets+=("${rest%% + *}")
+    rest=${rest#* + }
+  done
+  main=$rest
+  for i in "${!targets[@]}"; do
+    logs+=("$(mktemp)")
+    run_target "${targets[$i]}" >"${logs[$i]}" 2>&1 &
+    pids+=($!)
+  done
   run_target "$main"
   status=$?
-  wait "$pid"
-  beside_status=$?
-  printf -- '--- %s, run beside %s:\n' "$beside" "$main"
-  cat "$log"
-  rm -f "$log"
+  for i in "${!targets[@]}"; do
+    wait "${pids[$i]}" || beside_status=$?
+    printf -- '--- %s, run beside %s:\n' "${targets[$i]}" "$main"
+    cat "${logs[$i]}"
+    rm -f "${logs[$i]}"
+  done
   ((status != 0)) && return "$status"
   return "$beside_status"
 }
