@@ -28,6 +28,9 @@ description:
     C(ansible) and C(ansible_mitogen) packages from disk, with their bytecode, instead of
     receiving their source from the controller and compiling it on every run. Other Pythons
     (the EC2 host's) receive them from the controller as Mitogen sends them.
+  - With or without Mitogen, the objects that exist when the first play starts are left out of
+    later garbage collections (C(gc.freeze)), in the controller and in each process forked from
+    it (one per task and host), whose full collections walked them all to free a few hundred.
   - The off switch is C(TASKSTACK_MITOGEN=0) in the environment (no warning). Setting
     C(ANSIBLE_STRATEGY=linear) chooses Ansible's own strategy as for any project.
   - Set in ansible.cfg (C([defaults] strategy)).
