@@ -108,7 +108,7 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 # Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The
 # README's own commands come first after the kit, while its images are minutes old. A target
 # that runs one converge or one lint at a time leaves a CPU mostly idle (a sampler of
-# /proc/stat's counters in `.ci/run`: 50-60 % busy while one of them ran alone), so they run
+# /proc/stat's counters in `.ci/run`: 45-75 % busy while one of them ran alone), so they run
 # side by side (" + "): lint and ansible-test (no Docker) beside the kit's build; the README's
 # commands, the whole-stack scenario and the role scenarios (two at a time, test-roles) together,
 # each on its own ports and container names. test-python keeps both CPUs to itself. In `.ci/run`

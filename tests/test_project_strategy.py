@@ -246,3 +246,54 @@ def test_with_mitogen_another_python_receives_ansible_from_the_controller(
         pytest.skip("/usr/bin/python3 has an Ansible of its own")
     origin = import_origin(tmp_path, with_mitogen, str(python))
     assert origin.startswith("master:"), origin
+
+
+# An action plugin runs in the process Ansible forks for the task: it says how many objects that
+# process has frozen out of its garbage collector (0 when nothing froze them).
+FROZEN_ACTION = """
+import gc
+
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        return {"changed": False, "frozen": gc.get_freeze_count()}
+"""
+FROZEN_PLAY = """
+- name: Count the objects the task's process left out of its garbage collections
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Count them
+      frozen_objects:
+      register: strategy_test_frozen
+
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "FROZEN {{ strategy_test_frozen.frozen }}"
+"""
+
+
+@pytest.mark.parametrize(
+    "switch", [{}, {"TASKSTACK_MITOGEN": "0"}], ids=["mitogen", "TASKSTACK_MITOGEN=0"]
+)
+def test_a_tasks_process_leaves_what_it_inherited_out_of_its_collections(
+    tmp_path: Path, with_mitogen, switch: dict[str, str]
+):
+    """The freeze of mitogen_or_linear, with or without Mitogen (a full collection in the
+    task's process walked everything the controller held)."""
+    actions = tmp_path / "action_plugins"
+    actions.mkdir()
+    (actions / "frozen_objects.py").write_text(FROZEN_ACTION)
+    (tmp_path / "frozen.yml").write_text(FROZEN_PLAY)
+    output = run_playbook(
+        tmp_path, with_mitogen, "frozen.yml", ANSIBLE_ACTION_PLUGINS=str(actions), **switch
+    )
+    counts = [
+        int(line.split("FROZEN ", 1)[1].strip('" '))
+        for line in output.splitlines()
+        if "FROZEN " in line
+    ]
+    assert len(counts) == 1, output
+    assert counts[0] > 10_000, output

@@ -303,10 +303,13 @@ def local_children_import_ansible_from_disk() -> None:
     import mitogen.parent
     from ansible_mitogen import services
 
-    build_config = mitogen.parent.Connection.get_econtext_config
+    build_config = getattr(mitogen.parent.Connection, "get_econtext_config", None)
+    send_ahead = getattr(services.ContextService, "_send_module_forwards", None)
+    # A Mitogen without these internals runs as it is: slower, never wrong.
+    if build_config is None or send_ahead is None:
+        return
     if getattr(build_config, "leaves_ansible_on_disk", False):
         return
-    send_ahead = services.ContextService._send_module_forwards
     # Context ids of the children started that way (the multiplexer's own bookkeeping).
     on_disk: set[int] = set()
 

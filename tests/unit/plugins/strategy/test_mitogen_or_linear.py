@@ -397,3 +397,16 @@ def test_what_the_plays_were_loaded_with_is_frozen_once_and_after_every_fork(
     assert len(hooks) == 1 and set(hooks[0]) == {"after_in_child"}
     hooks[0]["after_in_child"]()
     assert frozen == [True, True]
+
+
+def test_a_mitogen_without_the_internals_it_changes_runs_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """A newer Mitogen may rename what the local-import change replaces: no error, no change."""
+    parent = pytest.importorskip("mitogen.parent")
+    services = pytest.importorskip("ansible_mitogen.services")
+    build_config = parent.Connection.get_econtext_config
+    monkeypatch.delattr(services.ContextService, "_send_module_forwards")
+    plugin = load_plugin()
+    plugin.local_children_import_ansible_from_disk()
+    assert parent.Connection.get_econtext_config is build_config
