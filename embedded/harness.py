@@ -216,10 +216,15 @@ class Emulator:
         return [json.loads(line) for line in path.read_text().splitlines() if line]
 
     def client(self, service: str, region: str = PROJECT_REGION):
+        """A client for a caller's own setup and inspection, which outlasts the throttling."""
         import boto3  # only the callers that look at AWS resources need it
 
         return boto3.client(
-            service, region_name=region, endpoint_url=self.url, **emulator_credentials()
+            service,
+            region_name=region,
+            endpoint_url=self.url,
+            config=patient_retries(),
+            **emulator_credentials(),
         )
 
     def playbook_environment(self, **extra: str) -> dict[str, str]:
@@ -231,6 +236,19 @@ class Emulator:
             **emulator.playbook_environment(self.port, self.state_dir),
             **extra,
         }
+
+
+def patient_retries():
+    """botocore's retries with 10 attempts, as many as amazon.aws's AWSRetry makes, not its 3.
+
+    The realistic mode throttles a share of EC2 calls (2 %): with 3 attempts, one call in about
+    125,000 fails, and a suite makes enough calls for that to fail a test now and then, in the
+    setup of a test about something else. The playbooks meet the throttling with their own
+    retries; what a test builds or reads for itself is not what it tests.
+    """
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "total_max_attempts": 10})
 
 
 def emulator_credentials() -> dict[str, str]:

@@ -377,6 +377,27 @@ def test_throttled_calls_succeed_through_botocores_retries(tmp_path: Path):
         emu.stop()
 
 
+def test_the_harness_client_outlasts_a_run_of_throttles_botocores_defaults_give_up_on(
+    tmp_path: Path,
+):
+    # Seed 4 draws six throttles in a row, then an answer: three for the default client's three
+    # attempts, three more for the harness's client, which answers on its fourth.
+    emu = started(tmp_path, EMBEDDED_THROTTLE_SHARE="0.75", EMBEDDED_THROTTLE_SEED="4")
+    try:
+        defaults = boto3.client(
+            "ec2",
+            region_name="eu-west-3",
+            endpoint_url=emu.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert error_of(defaults.describe_vpcs)[0] == "RequestLimitExceeded"
+        assert emu.client("ec2").describe_vpcs()["Vpcs"]
+        assert (tmp_path / "moto.log").read_text().count(" 503 ") == 6
+    finally:
+        emu.stop()
+
+
 # ---------------------------------------------------------------- settings and the plain mode
 
 
