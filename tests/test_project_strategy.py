@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,51 +251,78 @@ def test_with_mitogen_another_python_receives_ansible_from_the_controller(
 
 
 # An action plugin runs in the process Ansible forks for the task: it says how many objects that
-# process has frozen out of its garbage collector (0 when nothing froze them).
-FROZEN_ACTION = """
+# process has frozen out of its garbage collector (0 when nothing froze them), and which of
+# ansible-core's filter and test files it holds (its task templates none: only inherited ones).
+PROCESS_ACTION = """
 import gc
+import sys
 
 from ansible.plugins.action import ActionBase
 
 
 class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
-        return {"changed": False, "frozen": gc.get_freeze_count()}
+        jinja = sorted(
+            name.rsplit("_", 1)[0]
+            for name in sys.modules
+            if name.startswith(("ansible.plugins.filter.", "ansible.plugins.test."))
+        )
+        return {"changed": False, "frozen": gc.get_freeze_count(), "jinja": jinja}
 """
-FROZEN_PLAY = """
-- name: Count the objects the task's process left out of its garbage collections
+PROCESS_PLAY = """
+- name: Report what the task's process inherited
   hosts: localhost
   gather_facts: false
   tasks:
-    - name: Count them
-      frozen_objects:
-      register: strategy_test_frozen
+    - name: Report it
+      task_process:
+      register: report
 
     - name: Show it
       ansible.builtin.debug:
-        msg: "FROZEN {{ strategy_test_frozen.frozen }}"
+        msg: "PROCESS frozen={{ report.frozen }} jinja={{ report.jinja | join(',') }}"
 """
-
-
-@pytest.mark.parametrize(
+PROCESS_LINE = re.compile(r"PROCESS frozen=(?P<frozen>\d+) jinja=(?P<jinja>[\w.,]*)")
+SWITCHES = pytest.mark.parametrize(
     "switch", [{}, {"TASKSTACK_MITOGEN": "0"}], ids=["mitogen", "TASKSTACK_MITOGEN=0"]
 )
+
+
+def task_process_report(tmp_path: Path, with_mitogen, switch: dict[str, str]) -> dict[str, Any]:
+    actions = tmp_path / "action_plugins"
+    actions.mkdir()
+    (actions / "task_process.py").write_text(PROCESS_ACTION)
+    (tmp_path / "process.yml").write_text(PROCESS_PLAY)
+    output = run_playbook(
+        tmp_path, with_mitogen, "process.yml", ANSIBLE_ACTION_PLUGINS=str(actions), **switch
+    )
+    reports = [
+        {
+            "frozen": int(found["frozen"]),
+            "jinja": [name for name in found["jinja"].split(",") if name],
+        }
+        for found in PROCESS_LINE.finditer(output)
+    ]
+    assert len(reports) == 1, output
+    return reports[0]
+
+
+@SWITCHES
 def test_a_tasks_process_leaves_what_it_inherited_out_of_its_collections(
     tmp_path: Path, with_mitogen, switch: dict[str, str]
 ):
     """The freeze of mitogen_or_linear, with or without Mitogen (a full collection in the
     task's process walked everything the controller held)."""
-    actions = tmp_path / "action_plugins"
-    actions.mkdir()
-    (actions / "frozen_objects.py").write_text(FROZEN_ACTION)
-    (tmp_path / "frozen.yml").write_text(FROZEN_PLAY)
-    output = run_playbook(
-        tmp_path, with_mitogen, "frozen.yml", ANSIBLE_ACTION_PLUGINS=str(actions), **switch
-    )
-    counts = [
-        int(line.split("FROZEN ", 1)[1].strip('" '))
-        for line in output.splitlines()
-        if "FROZEN " in line
-    ]
-    assert len(counts) == 1, output
-    assert counts[0] > 10_000, output
+    report = task_process_report(tmp_path, with_mitogen, switch)
+    assert report["frozen"] > 10_000, report
+
+
+@SWITCHES
+def test_a_tasks_process_inherits_ansible_cores_filters_and_tests(
+    tmp_path: Path, with_mitogen, switch: dict[str, str]
+):
+    """Loaded by mitogen_or_linear before the first task (each task's process imported them
+    again to template its first filter or test)."""
+    report = task_process_report(tmp_path, with_mitogen, switch)
+    assert "ansible.plugins.filter.core" in report["jinja"], report
+    assert "ansible.plugins.test.core" in report["jinja"], report

@@ -410,3 +410,20 @@ def test_a_mitogen_without_the_internals_it_changes_runs_as_it_is(
     plugin = load_plugin()
     plugin.local_children_import_ansible_from_disk()
     assert parent.Connection.get_econtext_config is build_config
+
+
+def test_a_jinja_plugin_loader_that_fails_ahead_is_left_to_the_task(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """Loading ansible-core's filters ahead is an optimisation: a failure there stops nothing
+    (the task that templates a filter meets it as it did before), and the tests still load."""
+    from ansible.plugins.loader import filter_loader, test_loader
+
+    def broken(*args: object, **kwargs: object) -> Iterator[object]:
+        raise OSError("plugin folder unreadable")
+
+    asked: list[str] = []
+    monkeypatch.setattr(filter_loader, "all", broken)
+    monkeypatch.setattr(test_loader, "all", lambda: asked.append("test") or iter(()))
+    load_plugin().load_the_jinja_plugins_of_ansible_core()
+    assert asked == ["test"]
