@@ -6,6 +6,7 @@ tests in tests/bench/ exercise them on recorded samples.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import statistics
@@ -160,6 +161,25 @@ def actions_in(requests: list[dict[str, Any]], start: float, end: float) -> dict
             name = f"{request.get('service', '')}:{request.get('action', '')}"
             counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+# The package manager's tasks: their time is apt's own work (lists, downloads, dpkg) on any
+# configuration, the floor of a fresh host's configure phase.
+PACKAGE_ACTIONS = frozenset({"ansible.builtin.apt", "ansible.legacy.apt", "apt"})
+
+
+def package_seconds(events: list[dict[str, Any]], windows: list[Window]) -> dict[str, float]:
+    """Per phase, the wall time of the tasks that run the package manager (PACKAGE_ACTIONS),
+    each until the next task or play starts."""
+    marks = [e for e in events if e["event"] in ("task", "play", "end")]
+    seconds = {w.phase: 0.0 for w in windows}
+    for mark, following in itertools.pairwise(marks):
+        if mark["event"] != "task" or mark.get("action") not in PACKAGE_ACTIONS:
+            continue
+        phase = next((w.phase for w in windows if w.start <= mark["time"] < w.end), None)
+        if phase is not None:
+            seconds[phase] += following["time"] - mark["time"]
+    return seconds
 
 
 def task_seconds(events: list[dict[str, Any]], finish: float) -> list[tuple[str, float]]:

@@ -94,9 +94,14 @@ def markdown(results: dict[str, Any]) -> str:
     for kind in ("converge", "rerun", "teardown"):
         total = f["aws_calls"][kind]["total"]
         lines.append(f"| AWS calls, {kind}: read / mutating | {calls(total)} |")
-    for kind in ("configure_fresh_s", "configure_rerun_s"):
+    configure_kinds = {
+        "configure_fresh_s": "fresh host",
+        "configure_fresh_package_s": "fresh host, apt's tasks alone",
+        "configure_fresh_without_package_s": "fresh host, all but apt's tasks",
+        "configure_rerun_s": "converged host",
+    }
+    for kind, what in configure_kinds.items():
         if kind in f:
-            what = "fresh host" if kind == "configure_fresh_s" else "converged host"
             lines += configure_rows(what, f[kind])
     paths = (
         ("load", "rates", "host address"),

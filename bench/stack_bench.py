@@ -86,6 +86,7 @@ class TimedRun:
             "returncode": self.returncode,
             "changed": benchlib.changed_count(self.events),
             "phases_s": benchlib.phase_seconds(self.windows),
+            "package_s": benchlib.package_seconds(self.events, self.windows),
             "calls": calls,
             "calls_total": benchlib.total_calls(calls),
             "actions": benchlib.actions_in(requests, self.started, self.ended),
@@ -485,16 +486,7 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     pairs = [pair for run in runs for pair in run["configure_rerun"]]
     if pairs:
         out["configure_rerun_s"] = compared(pairs)
-    fresh = [
-        {
-            name: run[key]["phases_s"]["configure"]
-            for name, key in FRESH_RUNS.items()
-            if key in run and "configure" in run[key]["phases_s"]
-        }
-        for run in runs
-    ]
-    if any(len(f) > 1 for f in fresh):
-        out["configure_fresh_s"] = compared([f for f in fresh if "project" in f])
+    out.update(fresh_configure(runs))
     linear = [r for r in runs if "converge_linear" in r]
     if linear:
         out["first_converge_linear_s"] = over(["converge_linear", "seconds"])
@@ -545,6 +537,31 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         out["memory_mib"]["services_total"] = summary(load["services_total_mib"] for load in loads)
         out["memory_mib"]["host_container"] = summary(load["host_container_mib"] for load in loads)
     return out
+
+
+def fresh_configure(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The configure phase of the runs from nothing (a fresh host), by configuration: whole,
+    apt's tasks alone, and all but apt's tasks. Empty when only the project's ran."""
+    fresh, packages = [], []
+    for run in runs:
+        keys = {
+            name: key
+            for name, key in FRESH_RUNS.items()
+            if key in run and "configure" in run[key]["phases_s"]
+        }
+        fresh.append({name: run[key]["phases_s"]["configure"] for name, key in keys.items()})
+        apt = {name: run[key].get("package_s", {}) for name, key in keys.items()}
+        packages.append({name: seconds.get("configure", 0.0) for name, seconds in apt.items()})
+    pairs = [(f, p) for f, p in zip(fresh, packages, strict=True) if "project" in f]
+    if not any(len(f) > 1 for f, _ in pairs):
+        return {}
+    return {
+        "configure_fresh_s": compared([f for f, _ in pairs]),
+        "configure_fresh_package_s": compared([p for _, p in pairs]),
+        "configure_fresh_without_package_s": compared(
+            [{name: f[name] - p[name] for name in f} for f, p in pairs]
+        ),
+    }
 
 
 # The runs from nothing whose configure phase (a fresh host) is compared, by configuration.

@@ -49,7 +49,8 @@ class CallbackModule(CallbackBase):
         self._write("play", name=play.get_name(), file=os.path.basename(source))
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
-        self._write("task", name=task.get_name())
+        # The action as written (ansible.builtin.apt): the bench sums the package manager's tasks.
+        self._write("task", name=task.get_name(), action=task.action)
 
     def v2_playbook_on_handler_task_start(self, task: Any) -> None:
         self._write("task", name=task.get_name(), handler=True)

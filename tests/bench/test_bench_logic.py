@@ -169,6 +169,32 @@ def test_changed_count_and_task_seconds():
     assert next(iter(tasks)) == "apt"
 
 
+def test_package_seconds_sum_apts_tasks_per_phase():
+    events = [
+        {"event": "play", "time": 10.0, "name": "Configure", "file": "configure.yml"},
+        {"event": "task", "time": 10.5, "name": "refresh", "action": "ansible.builtin.apt"},
+        {"event": "task", "time": 12.5, "name": "read", "action": "ansible.builtin.command"},
+        {"event": "task", "time": 13.0, "name": "install", "action": "ansible.builtin.apt"},
+        {"event": "changed", "time": 18.0, "host": "i-1", "task": "install"},
+        {"event": "task", "time": 19.0, "name": "start", "action": "ansible.builtin.systemd"},
+        {"event": "play", "time": 20.0, "name": "Deploy", "file": "deploy.yml"},
+        {"event": "task", "time": 20.5, "name": "old name", "action": "apt"},
+        {"event": "end", "time": 21.0},
+    ]
+    windows = benchlib.phase_windows(events, started=9.0)
+    seconds = benchlib.package_seconds(events, windows)
+    assert seconds["configure"] == pytest.approx(2.0 + 6.0)
+    assert seconds["deploy"] == pytest.approx(0.5)
+    assert seconds["startup"] == 0.0
+    # Events recorded before the action was (older timing files): nothing counted.
+    assert benchlib.package_seconds(EVENTS, benchlib.phase_windows(EVENTS, 100.0)) == {
+        "startup": 0.0,
+        "preflight": 0.0,
+        "wait_for_host": 0.0,
+        "configure": 0.0,
+    }
+
+
 def test_actions_in_counts_by_service_and_action():
     requests = [
         {"time": 1.0, "service": "ec2", "action": "DescribeVpcs"},
@@ -255,6 +281,18 @@ def test_report_table_from_figures():
     assert "| … zero to HTTP 200 on both ports, user data | 2.0 s (1.0-3.0) |" in table
     assert table.index("phase wait_for_host, user data") < table.index("phase configure, user data")
 
+    # A fresh host's configure phase: whole, apt's tasks, the rest, against Ansible's defaults.
+    compared = {"project": one, "defaults": one, "ratio_defaults_over_project": one}
+    results["figures"].update(
+        configure_fresh_s=compared,
+        configure_fresh_package_s=compared,
+        configure_fresh_without_package_s=compared,
+    )
+    table = report.markdown(results)
+    rows = [line for line in table.splitlines() if "configure phase, fresh host" in line]
+    assert len(rows) == 6, rows
+    assert table.index("fresh host, apt's tasks alone") < table.index("all but apt's tasks")
+
 
 def test_report_reproduce_command():
     import report
@@ -278,3 +316,26 @@ def test_the_users_rerun_comes_first_and_the_others_alternate(turn):
     assert order[0] == benchlib.USER_RERUN
     assert sorted(order[1:]) == sorted(benchlib.OTHER_RERUNS)
     assert benchlib.rerun_order(turn + 1)[1:] == order[:0:-1]
+
+
+def test_fresh_configure_splits_apts_tasks_from_the_rest_per_configuration():
+    import stack_bench
+
+    def converge(configure: float, apt: float) -> dict:
+        return {"phases_s": {"configure": configure}, "package_s": {"configure": apt}}
+
+    runs = [
+        {"converge": converge(12.0, 8.0), "converge_defaults": converge(20.0, 9.0)},
+        {"converge": converge(11.0, 8.0), "converge_defaults": converge(21.0, 9.0)},
+    ]
+    figures = stack_bench.fresh_configure(runs)
+    assert figures["configure_fresh_s"]["ratio_defaults_over_project"]["runs"] == [
+        pytest.approx(20 / 12),
+        pytest.approx(21 / 11),
+    ]
+    assert figures["configure_fresh_package_s"]["project"]["median"] == 8.0
+    without = figures["configure_fresh_without_package_s"]
+    assert without["project"]["runs"] == [4.0, 3.0]
+    assert without["ratio_defaults_over_project"]["runs"] == [11 / 4, 12 / 3]
+    # Only the project's configuration ran: nothing to compare.
+    assert stack_bench.fresh_configure([{"converge": converge(12.0, 8.0)}]) == {}
