@@ -326,3 +326,15 @@ def test_a_tasks_process_inherits_ansible_cores_filters_and_tests(
     report = task_process_report(tmp_path, with_mitogen, switch)
     assert "ansible.plugins.filter.core" in report["jinja"], report
     assert "ansible.plugins.test.core" in report["jinja"], report
+
+
+def test_under_ansibles_own_strategy_a_tasks_process_inherits_no_filters(
+    tmp_path: Path, with_mitogen
+):
+    """The control of the test above: with ansible.builtin.linear nothing in the controller
+    loads the filters before the fork, and the report says so."""
+    report = task_process_report(
+        tmp_path, with_mitogen, {"ANSIBLE_STRATEGY": "ansible.builtin.linear"}
+    )
+    assert "ansible.plugins.filter.core" not in report["jinja"], report
+    assert report["frozen"] == 0, report

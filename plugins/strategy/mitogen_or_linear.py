@@ -357,6 +357,11 @@ def load_the_jinja_plugins_of_ansible_core() -> None:
             # all() maps every file of ansible-core's on its first step, and caches the map.
             next(iter(loader.all()), None)
         except Exception as exc:
+            # A map left half made would be inherited as whole: each task's process would find
+            # "no filter named ..." instead of this error. Emptied, it is made again there.
+            cached = getattr(loader, "_cached_non_collection_wrappers", None)
+            if isinstance(cached, dict):
+                cached.clear()
             display.vvv(f"mitogen_or_linear: {loader.type} plugins not loaded ahead: {exc}")
 
 

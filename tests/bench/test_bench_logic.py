@@ -339,3 +339,6 @@ def test_fresh_configure_splits_apts_tasks_from_the_rest_per_configuration():
     assert without["ratio_defaults_over_project"]["runs"] == [11 / 4, 12 / 3]
     # Only the project's configuration ran: nothing to compare.
     assert stack_bench.fresh_configure([{"converge": converge(12.0, 8.0)}]) == {}
+    # Runs recorded before the timer kept each task's action: the whole phase, no split.
+    older = [{"converge": converge(12.0, 0.0), "converge_defaults": converge(20.0, 0.0)}]
+    assert list(stack_bench.fresh_configure(older)) == ["configure_fresh_s"]

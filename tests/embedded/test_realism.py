@@ -384,12 +384,14 @@ def test_the_harness_client_outlasts_a_run_of_throttles_botocores_defaults_give_
     # attempts, three more for the harness's client, which answers on its fourth.
     emu = started(tmp_path, EMBEDDED_THROTTLE_SHARE="0.75", EMBEDDED_THROTTLE_SEED="4")
     try:
+        # botocore's defaults, written out: AWS_RETRY_MODE or ~/.aws/config would change them.
         defaults = boto3.client(
             "ec2",
             region_name="eu-west-3",
             endpoint_url=emu.url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
         )
         assert error_of(defaults.describe_vpcs)[0] == "RequestLimitExceeded"
         assert emu.client("ec2").describe_vpcs()["Vpcs"]

@@ -420,10 +420,15 @@ def test_a_jinja_plugin_loader_that_fails_ahead_is_left_to_the_task(
     from ansible.plugins.loader import filter_loader, test_loader
 
     def broken(*args: object, **kwargs: object) -> Iterator[object]:
+        # Fails halfway through the map, as a file that does not import would.
+        filter_loader._cached_non_collection_wrappers["half"] = object()
         raise OSError("plugin folder unreadable")
 
     asked: list[str] = []
+    monkeypatch.setattr(filter_loader, "_cached_non_collection_wrappers", {})
     monkeypatch.setattr(filter_loader, "all", broken)
     monkeypatch.setattr(test_loader, "all", lambda: asked.append("test") or iter(()))
     load_plugin().load_the_jinja_plugins_of_ansible_core()
     assert asked == ["test"]
+    # Nothing half made is left for the tasks' processes to inherit.
+    assert filter_loader._cached_non_collection_wrappers == {}
