@@ -29,8 +29,11 @@ run_target() {
 
 # "A + B + C": every target but the last in the background, each one's output kept aside, the
 # last in the foreground; then the others' output, in order.
+# Each target in the background writes its own exit status to a file: `wait PID` answered 127
+# ("pid ... is not a child of this shell") in one CI run for a target that had ended minutes
+# before, whose status bash no longer kept. No status file: the target was killed (1).
 run_side_by_side() {
-  local targets=() rest=$1 main pids=() logs=() status beside_status=0 i
+  local targets=() rest=$1 main logs=() codes=() status beside_status=0 code i
   while [[ $rest == *" + "* ]]; do
     targets+=("${rest%% + *}")
     rest=${rest#* + }
@@ -38,16 +41,22 @@ run_side_by_side() {
   main=$rest
   for i in "${!targets[@]}"; do
     logs+=("$(mktemp)")
-    run_target "${targets[$i]}" >"${logs[$i]}" 2>&1 &
-    pids+=($!)
+    codes+=("$(mktemp)")
+    {
+      run_target "${targets[$i]}"
+      echo $? >"${codes[$i]}"
+    } >"${logs[$i]}" 2>&1 &
   done
   run_target "$main"
   status=$?
+  wait
   for i in "${!targets[@]}"; do
-    wait "${pids[$i]}" || beside_status=$?
+    code=$(cat "${codes[$i]}")
+    code=${code:-1}
+    ((code != 0)) && beside_status=$code
     printf -- '--- %s, run beside %s:\n' "${targets[$i]}" "$main"
     cat "${logs[$i]}"
-    rm -f "${logs[$i]}"
+    rm -f "${logs[$i]}" "${codes[$i]}"
   done
   ((status != 0)) && return "$status"
   return "$beside_status"
