@@ -344,19 +344,23 @@ def test_an_interface_alone_keeps_its_subnet_and_group_in_use(network: Network):
 # ---------------------------------------------------------------- throttling
 
 
+def ec2_client(emu: Emulator, config: Config) -> Any:
+    """An EC2 client of the emulator with these retries (the harness's client has its own)."""
+    return boto3.client(
+        "ec2",
+        region_name="eu-west-3",
+        endpoint_url=emu.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
+
+
 def test_ec2_calls_are_throttled_with_request_limit_exceeded(tmp_path: Path):
     emu = started(tmp_path, EMBEDDED_THROTTLE_SHARE="1")
     try:
         # No retry: the first answer is the one asserted.
-        once = Config(retries={"mode": "legacy", "total_max_attempts": 1})
-        client = boto3.client(
-            "ec2",
-            region_name="eu-west-3",
-            endpoint_url=emu.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=once,
-        )
+        client = ec2_client(emu, Config(retries={"mode": "legacy", "total_max_attempts": 1}))
         code, message, status = error_of(client.describe_vpcs)
         assert (code, message, status) == ("RequestLimitExceeded", "Request limit exceeded.", 503)
         # Only EC2 is throttled: STS answers.
@@ -385,14 +389,7 @@ def test_the_harness_client_outlasts_a_run_of_throttles_botocores_defaults_give_
     emu = started(tmp_path, EMBEDDED_THROTTLE_SHARE="0.75", EMBEDDED_THROTTLE_SEED="4")
     try:
         # botocore's defaults, written out: AWS_RETRY_MODE or ~/.aws/config would change them.
-        defaults = boto3.client(
-            "ec2",
-            region_name="eu-west-3",
-            endpoint_url=emu.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
-        )
+        defaults = ec2_client(emu, Config(retries={"mode": "standard", "total_max_attempts": 3}))
         assert error_of(defaults.describe_vpcs)[0] == "RequestLimitExceeded"
         assert emu.client("ec2").describe_vpcs()["Vpcs"]
         assert (tmp_path / "moto.log").read_text().count(" 503 ") == 6
