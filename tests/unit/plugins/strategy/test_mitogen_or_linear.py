@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 from ansible.module_utils import _internal
@@ -432,3 +433,73 @@ def test_a_jinja_plugin_loader_that_fails_ahead_is_left_to_the_task(
     assert asked == ["test"]
     # Nothing half made is left for the tasks' processes to inherit.
     assert filter_loader._cached_non_collection_wrappers == {}
+
+
+def responder_and_process(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """A module responder of Mitogen's as the multiplexer makes one, and ansible_mitogen's
+    process module with its set-up function put back after the test."""
+    core = pytest.importorskip("mitogen.core")
+    master = pytest.importorskip("mitogen.master")
+    process = pytest.importorskip("ansible_mitogen.process")
+    monkeypatch.setattr(process, "_setup_responder", process._setup_responder)
+    router = SimpleNamespace(add_handler=lambda **kwargs: None)
+    return master.ModuleResponder(router, core.ImportPolicy()), process
+
+
+def test_the_multiplexer_prepares_what_every_child_starts_with(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """The responder set up in the multiplexer builds, on a thread of its own, the replies for
+    the modules ansible_mitogen sends every child and for every module those import, and they
+    are the replies it would have built when asked."""
+    import threading
+
+    responder, process = responder_and_process(monkeypatch)
+    set_up_by_ansible_mitogen = process._setup_responder
+    plugin = load_plugin()
+    plugin.multiplexer_prepares_what_children_start_with()
+    plugin.multiplexer_prepares_what_children_start_with()
+    process._setup_responder(responder)
+    threads = [t for t in threading.enumerate() if t.name == "taskstack-prepare-for-children"]
+    assert len(threads) == 1, "one preparation per multiplexer, however many plays"
+    threads[0].join(timeout=60)
+
+    cached = responder._cache
+    starts = plugin.modules_every_child_starts_with()
+    assert {"ansible", "ansible.module_utils.basic", "ansible_mitogen.target"} <= set(starts)
+    assert set(starts) <= set(cached)
+    imports = {name for reply in cached.values() for name in reply[4]}
+    assert "ansible.module_utils.common.parameters" in imports
+    assert imports <= set(cached), "an import of a prepared module was left for the child"
+    # ansible_mitogen's own set-up ran as before: only its packages and mitogen's are served.
+    assert {"mitogen", "ansible", "ansible_mitogen"} <= responder.policy.overrides
+
+    fresh, _ = responder_and_process(monkeypatch)
+    set_up_by_ansible_mitogen(fresh)
+    for name in ("ansible.module_utils.basic", "mitogen.parent"):
+        assert cached[name] == fresh._build_tuple(name)
+
+
+def test_a_module_the_multiplexer_cannot_prepare_is_left_to_the_childs_request(load_plugin) -> None:
+    """Preparing ahead is an optimisation: a reply that fails to build is skipped (the child's
+    request meets the same failure as before) and the others are still built."""
+    replies = {
+        "a": ("a", None, "a.py", b"", ["a.broken", "b"]),
+        "b": ("b", None, "b.py", b"", ["a"]),
+    }
+
+    def build(name: str) -> tuple:
+        if name not in replies:
+            raise ImportError(name)
+        return replies[name]
+
+    assert load_plugin().prepare_for_children(build, ["a"]) == 3
+
+
+def test_a_mitogen_without_the_responder_set_up_it_wraps_runs_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    process = pytest.importorskip("ansible_mitogen.process")
+    monkeypatch.delattr(process, "_setup_responder")
+    load_plugin().multiplexer_prepares_what_children_start_with()
+    assert not hasattr(process, "_setup_responder")
