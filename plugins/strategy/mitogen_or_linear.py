@@ -51,6 +51,7 @@ EXAMPLES = r"""
 #   TASKSTACK_MITOGEN=0 ansible-playbook site.yml
 """
 
+import functools
 import gc
 import os
 import re
@@ -376,9 +377,38 @@ def prepare_for_children(build_module_reply: Any, names: list[str]) -> int:
     return len(built)
 
 
+def imports_walk_stopping_at_refused_modules(finder: Any, policy: Any) -> Any:
+    """Mitogen's ModuleFinder.find_related (the modules a module imports, directly or not),
+    which does not read further into a module the responder's policy refuses to send.
+
+    The responder drops those names from the list afterwards; Mitogen still compiles each of
+    them, and what they import: for the first amazon.aws module_utils, all of botocore's modules
+    it reaches, 0.34 s of the multiplexer's CPU against 0.06 s (same reply, measured with
+    ModuleResponder on this controller). A module reached only through a refused one is then no
+    longer sent ahead; the child asks for it if it imports it, as for any other.
+    """
+    find_imports = finder.find_related_imports
+
+    def find_related(fullname: str) -> list[str]:
+        queue = [fullname]
+        found: set[str] = set()
+        while queue:
+            name = queue.pop(0)
+            if name != fullname and policy.denied(name):
+                continue
+            imports = find_imports(name)
+            queue.extend(set(imports).difference(found, queue))
+            found.update(imports)
+        found.discard(fullname)
+        return sorted(found)
+
+    return find_related
+
+
 def multiplexer_prepares_what_children_start_with() -> None:
     """Let Mitogen's connection multiplexer prepare, as soon as it starts, what it sends every
-    new child, instead of while the first host task waits for it.
+    new child, instead of while the first host task waits for it, and read no module it
+    refuses to send (imports_walk_stopping_at_refused_modules).
 
     For the first task on a host (and the first on localhost), the multiplexer reads, minifies
     and compresses mitogen.core for the bootstrap, then some 70 modules the child asks for one
@@ -396,8 +426,13 @@ def multiplexer_prepares_what_children_start_with() -> None:
     if setup_responder is None or getattr(setup_responder, "prepares_ahead", False):
         return
 
+    @functools.wraps(setup_responder)
     def _setup_responder(responder: Any) -> None:
         setup_responder(responder)
+        finder = getattr(responder, "_finder", None)
+        policy = getattr(responder, "policy", None)
+        if hasattr(finder, "find_related_imports") and hasattr(policy, "denied"):
+            finder.find_related = imports_walk_stopping_at_refused_modules(finder, policy)
         build_module_reply = getattr(responder, "_build_tuple", None)
         if build_module_reply is None:
             return

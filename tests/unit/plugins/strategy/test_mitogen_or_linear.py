@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -441,9 +442,24 @@ def responder_and_process(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     core = pytest.importorskip("mitogen.core")
     master = pytest.importorskip("mitogen.master")
     process = pytest.importorskip("ansible_mitogen.process")
-    monkeypatch.setattr(process, "_setup_responder", process._setup_responder)
+    # As ansible_mitogen defines it, whatever a strategy built by an earlier test put over it.
+    monkeypatch.setattr(process, "_setup_responder", inspect.unwrap(process._setup_responder))
     router = SimpleNamespace(add_handler=lambda **kwargs: None)
     return master.ModuleResponder(router, core.ImportPolicy()), process
+
+
+def modules_read_for_their_imports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The modules Mitogen's module finders compile to list their imports, from now on."""
+    master = pytest.importorskip("mitogen.master")
+    read: list[str] = []
+    find_imports = master.ModuleFinder.find_related_imports
+
+    def recorded(self: Any, fullname: str) -> list[str]:
+        read.append(fullname)
+        return find_imports(self, fullname)
+
+    monkeypatch.setattr(master.ModuleFinder, "find_related_imports", recorded)
+    return read
 
 
 def test_the_multiplexer_prepares_what_every_child_starts_with(
@@ -456,6 +472,7 @@ def test_the_multiplexer_prepares_what_every_child_starts_with(
 
     responder, process = responder_and_process(monkeypatch)
     set_up_by_ansible_mitogen = process._setup_responder
+    read = modules_read_for_their_imports(monkeypatch)
     plugin = load_plugin()
     plugin.multiplexer_prepares_what_children_start_with()
     plugin.multiplexer_prepares_what_children_start_with()
@@ -473,6 +490,9 @@ def test_the_multiplexer_prepares_what_every_child_starts_with(
     assert imports <= set(cached), "an import of a prepared module was left for the child"
     # ansible_mitogen's own set-up ran as before: only its packages and mitogen's are served.
     assert {"mitogen", "ansible", "ansible_mitogen"} <= responder.policy.overrides
+    # ansible.module_utils.distro imports the distro package, which is not sent: not read.
+    assert "ansible.module_utils.distro" in read
+    assert [name for name in read if responder.policy.denied(name)] == []
 
     fresh, _ = responder_and_process(monkeypatch)
     set_up_by_ansible_mitogen(fresh)
@@ -503,3 +523,27 @@ def test_a_mitogen_without_the_responder_set_up_it_wraps_runs_as_it_is(
     monkeypatch.delattr(process, "_setup_responder")
     load_plugin().multiplexer_prepares_what_children_start_with()
     assert not hasattr(process, "_setup_responder")
+
+
+def test_a_modules_imports_are_read_no_further_than_what_the_multiplexer_sends(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """amazon.aws's module_utils import botocore, which children import from their own disk:
+    the list of what to send along is the same without reading botocore's modules."""
+    name = "ansible_collections.amazon.aws.plugins.module_utils.modules"
+    pytest.importorskip(name)
+    plugin = load_plugin()
+    replies = []
+    for walk_changed in (False, True):
+        responder, process = responder_and_process(monkeypatch)
+        process._setup_responder(responder)
+        read = modules_read_for_their_imports(monkeypatch)
+        if walk_changed:
+            responder._finder.find_related = plugin.imports_walk_stopping_at_refused_modules(
+                responder._finder, responder.policy
+            )
+        replies.append(responder._build_tuple(name))
+        refused = {n.partition(".")[0] for n in read if responder.policy.denied(n)}
+        assert ("botocore" in refused) is not walk_changed
+    assert replies[0] == replies[1]
+    assert "ansible_collections.amazon.aws.plugins.module_utils.botocore" in replies[1][4]
