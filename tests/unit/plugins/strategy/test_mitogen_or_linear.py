@@ -547,3 +547,43 @@ def test_a_modules_imports_are_read_no_further_than_what_the_multiplexer_sends(
         assert ("botocore" in refused) is not walk_changed
     assert replies[0] == replies[1]
     assert "ansible_collections.amazon.aws.plugins.module_utils.botocore" in replies[1][4]
+
+
+def test_the_scan_of_a_modules_module_utils_compiles_each_file_once_per_run(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """The second module scanned compiles its own file and the module_utils the first did not
+    reach, and the lists are those found with every file compiled again."""
+    import builtins
+
+    import ansible
+
+    module_finder = pytest.importorskip("ansible_mitogen.module_finder")
+    core = Path(ansible.__file__).parent
+    search_path = (str(core / "module_utils"),)
+
+    def scan(module: str) -> list[tuple[str, str, bool]]:
+        path = str(core / "modules" / f"{module}.py")
+        return module_finder.scan(f"ansible_module_{module}", path, search_path)
+
+    expected = {module: scan(module) for module in ("stat", "file")}
+    monkeypatch.setattr(module_finder, "compile", builtins.compile, raising=False)
+    compiled: list[str] = []
+    compile_builtin = builtins.compile
+
+    def counted(source: Any, filename: str, mode: str, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(filename)
+        return compile_builtin(source, filename, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "compile", counted)
+    plugin = load_plugin()
+    plugin.module_scans_compile_each_file_once()
+    plugin.module_scans_compile_each_file_once()
+    assert scan("stat") == expected["stat"]
+    assert "ansible.module_utils.basic" in compiled
+    compiled.clear()
+    assert scan("file") == expected["file"]
+    reached_by_stat = {name for name, _, _ in expected["stat"]}
+    new = [name for name, _, _ in expected["file"] if name not in reached_by_stat]
+    assert len(new) < len(reached_by_stat) / 10
+    assert sorted(compiled) == sorted(["ansible_module_file", *new])
