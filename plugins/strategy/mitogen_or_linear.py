@@ -357,7 +357,7 @@ def modules_every_child_starts_with() -> list[str]:
 def prepare_for_children(build_module_reply: Any, names: list[str]) -> int:
     """Have the responder build its reply for each module and for the modules each one imports,
     as the first child would have it do one request at a time; returns how many were built.
-    A module it cannot build is left for the child's request to fail as it would have."""
+    A reply that fails to build is left for the child's request to meet as before."""
     import mitogen.parent
 
     mitogen.parent.get_core_source_partial()
@@ -370,7 +370,7 @@ def prepare_for_children(build_module_reply: Any, names: list[str]) -> int:
         built.add(name)
         try:
             # (name, package contents, path, compressed source, names of its imports)
-            imports = build_module_reply(name)[4]
+            imports = list(build_module_reply(name)[4])
         except Exception:
             continue
         queue.extend(imports)
@@ -436,12 +436,15 @@ def multiplexer_prepares_what_children_start_with() -> None:
         build_module_reply = getattr(responder, "_build_tuple", None)
         if build_module_reply is None:
             return
-        threading.Thread(
-            target=prepare_for_children,
-            args=(build_module_reply, modules_every_child_starts_with()),
-            name="taskstack-prepare-for-children",
-            daemon=True,
-        ).start()
+
+        def prepare() -> None:
+            # A failure here is met again, and reported, where a child needs what failed.
+            try:
+                prepare_for_children(build_module_reply, modules_every_child_starts_with())
+            except Exception:
+                return
+
+        threading.Thread(target=prepare, name="taskstack-prepare-for-children", daemon=True).start()
 
     _setup_responder.prepares_ahead = True  # type: ignore[attr-defined]
     # Called by name in the multiplexer's process (MuxProcess._setup_master), after its fork.

@@ -587,3 +587,29 @@ def test_the_scan_of_a_modules_module_utils_compiles_each_file_once_per_run(
     new = [name for name, _, _ in expected["file"] if name not in reached_by_stat]
     assert len(new) < len(reached_by_stat) / 10
     assert sorted(compiled) == sorted(["ansible_module_file", *new])
+
+
+def test_a_preparation_that_fails_prints_nothing_and_leaves_the_multiplexer_serving(
+    monkeypatch: pytest.MonkeyPatch, load_plugin
+) -> None:
+    """The thread's failure is not reported by Python's thread hook (it would print a
+    traceback in the run's output): the child meets it, if at all, where it needs the module."""
+    import threading
+
+    responder, process = responder_and_process(monkeypatch)
+    plugin = load_plugin()
+
+    def broken() -> list[str]:
+        raise RuntimeError("ansible_mitogen changed")
+
+    monkeypatch.setattr(plugin, "modules_every_child_starts_with", broken)
+    reported: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", reported.append)
+    plugin.multiplexer_prepares_what_children_start_with()
+    process._setup_responder(responder)
+    for thread in threading.enumerate():
+        if thread.name == "taskstack-prepare-for-children":
+            thread.join(timeout=60)
+    assert reported == []
+    assert responder._cache == {}
+    assert responder._build_tuple("ansible.module_utils.basic")[0] == "ansible.module_utils.basic"
