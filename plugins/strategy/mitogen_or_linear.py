@@ -417,7 +417,8 @@ def multiplexer_prepares_what_children_start_with() -> None:
     with mitogen's ModuleResponder on this controller, most of it while the child waits. A
     thread started with the multiplexer builds the same replies into the responder's cache
     ahead; the child's requests then find them there. Replies are built the same way, only
-    earlier: nothing changes in what a child receives.
+    earlier. A child receives the same modules; one it imports only through a module the
+    multiplexer refuses to send is asked for when imported instead of sent along.
     """
     from ansible_mitogen import process
 
@@ -471,7 +472,8 @@ def module_scans_compile_each_file_once() -> None:
             return compile(source, filename, mode, *args, **kwargs)
         key = (source, filename, mode)
         if key not in compiled:
-            compiled[key] = compile(source, filename, mode)
+            # As module_finder compiled it: its own __future__ imports, not this file's.
+            compiled[key] = compile(source, filename, mode, dont_inherit=True)
         return compiled[key]
 
     compile_once.compiles_once = True  # type: ignore[attr-defined]

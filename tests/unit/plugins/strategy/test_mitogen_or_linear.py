@@ -193,6 +193,11 @@ def test_each_play_of_a_mitogen_run_has_the_collections_listed_before_its_worker
 
         original = planner.NewStylePlanner.get_kwargs
         monkeypatch.setattr(planner.NewStylePlanner, "get_kwargs", original)
+        # And the multiplexer's set-up and module scan.
+        from ansible_mitogen import module_finder, process
+
+        monkeypatch.setattr(process, "_setup_responder", process._setup_responder)
+        monkeypatch.setattr(module_finder, "compile", compile, raising=False)
     # The linear strategy's own start needs a task queue manager: not what is looked at here.
     monkeypatch.setattr(linear, "__init__", lambda self, *args, **kwargs: None)
     plugin = load_plugin()
@@ -462,23 +467,39 @@ def modules_read_for_their_imports(monkeypatch: pytest.MonkeyPatch) -> list[str]
     return read
 
 
+def threads_started(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The threads started from now on, whether or not they have ended."""
+    import threading
+
+    started: list[Any] = []
+    start = threading.Thread.start
+
+    def recorded(self: Any) -> None:
+        started.append(self)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recorded)
+    return started
+
+
 def test_the_multiplexer_prepares_what_every_child_starts_with(
     monkeypatch: pytest.MonkeyPatch, load_plugin
 ) -> None:
     """The responder set up in the multiplexer builds, on a thread of its own, the replies for
     the modules ansible_mitogen sends every child and for every module those import, and they
     are the replies it would have built when asked."""
-    import threading
 
     responder, process = responder_and_process(monkeypatch)
     set_up_by_ansible_mitogen = process._setup_responder
     read = modules_read_for_their_imports(monkeypatch)
+    threads = threads_started(monkeypatch)
     plugin = load_plugin()
     plugin.multiplexer_prepares_what_children_start_with()
     plugin.multiplexer_prepares_what_children_start_with()
     process._setup_responder(responder)
-    threads = [t for t in threading.enumerate() if t.name == "taskstack-prepare-for-children"]
-    assert len(threads) == 1, "one preparation per multiplexer, however many plays"
+    assert [t.name for t in threads] == ["taskstack-prepare-for-children"], (
+        "one preparation per multiplexer, however many plays"
+    )
     threads[0].join(timeout=60)
 
     cached = responder._cache
@@ -605,11 +626,11 @@ def test_a_preparation_that_fails_prints_nothing_and_leaves_the_multiplexer_serv
     monkeypatch.setattr(plugin, "modules_every_child_starts_with", broken)
     reported: list[object] = []
     monkeypatch.setattr(threading, "excepthook", reported.append)
+    threads = threads_started(monkeypatch)
     plugin.multiplexer_prepares_what_children_start_with()
     process._setup_responder(responder)
-    for thread in threading.enumerate():
-        if thread.name == "taskstack-prepare-for-children":
-            thread.join(timeout=60)
+    assert len(threads) == 1
+    threads[0].join(timeout=60)
     assert reported == []
     assert responder._cache == {}
     assert responder._build_tuple("ansible.module_utils.basic")[0] == "ansible.module_utils.basic"
