@@ -515,7 +515,7 @@ def test_the_multiplexer_prepares_what_every_child_starts_with(
     assert "ansible.module_utils.distro" in read
     assert [name for name in read if responder.policy.denied(name)] == []
 
-    fresh, _ = responder_and_process(monkeypatch)
+    fresh = responder_and_process(monkeypatch)[0]
     set_up_by_ansible_mitogen(fresh)
     for name in ("ansible.module_utils.basic", "mitogen.parent"):
         assert cached[name] == fresh._build_tuple(name)
@@ -604,8 +604,8 @@ def test_the_scan_of_a_modules_module_utils_compiles_each_file_once_per_run(
     assert "ansible.module_utils.basic" in compiled
     compiled.clear()
     assert scan("file") == expected["file"]
-    reached_by_stat = {name for name, _, _ in expected["stat"]}
-    new = [name for name, _, _ in expected["file"] if name not in reached_by_stat]
+    reached_by_stat = {found[0] for found in expected["stat"]}
+    new = [found[0] for found in expected["file"] if found[0] not in reached_by_stat]
     assert len(new) < len(reached_by_stat) / 10
     assert sorted(compiled) == sorted(["ansible_module_file", *new])
 
