@@ -7,6 +7,8 @@ the test host image (Debian 13 standing in for Ubuntu 24.04), puts the public ke
 groups open, like AWS lets through what the groups allow.
 When the instance was launched with user data, it is written to cloud-init's NoCloud seed
 before the container's first boot, and the image's cloud-init runs it as on EC2.
+With EMBEDDED_HOST_FIRST_BOOT_APT_S set, a new host's first boot also holds apt's locks as
+Ubuntu's boot-time apt jobs do (`first_boot_apt_jobs`).
 StopInstances calls `stop` (the container stops, its disk and the Docker engine's data stay),
 StartInstances calls `start` (the same container boots again), TerminateInstances calls
 `remove`.
@@ -56,6 +58,35 @@ HOST_ARCHIVE_DIR = "/var/cache/taskstack/images"
 DEFAULT_PUBLISHED_PORTS = {22: 2222, 80: 8080, 8000: 8000}
 # The most ports one rule's range may publish: a wide range is a rule for another purpose.
 MAX_PUBLISHED_RANGE = 16
+# The locks Ubuntu's apt jobs take soon after a new instance's first boot, one after the other:
+# apt-daily (apt update) takes the package lists' lock, then apt-daily-upgrade (unattended-upgrade)
+# dpkg's frontend lock, dpkg's own and the downloads'. Configuration tools that start at once
+# meet them ("Could not get lock /var/lib/dpkg/lock-frontend. It is held by process ...
+# (unattended-upgr)"), for minutes on an image whose packages are months old.
+FIRST_BOOT_APT_JOBS = (
+    ("/var/lib/apt/lists/lock",),
+    ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock"),
+)
+# Where the stand-in for those jobs logs when it took and released each job's locks.
+FIRST_BOOT_APT_LOG = "/var/log/embedded-first-boot-apt.log"
+# The stand-in, run by the host's python3: apt and dpkg lock with fcntl (F_SETLK) whole-file
+# write locks, which lockf takes. Arguments: seconds per job, the log, then one comma-separated
+# list of lock files per job.
+FIRST_BOOT_APT_PROGRAM = """\
+import fcntl, os, sys, time
+seconds, log = float(sys.argv[1]), sys.argv[2]
+for job in sys.argv[3:]:
+    fds = [os.open(path, os.O_RDWR | os.O_CREAT, 0o640) for path in job.split(",")]
+    for fd in fds:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+    with open(log, "a") as out:
+        out.write(f"locked {job} {time.time():.3f}\\n")
+    time.sleep(seconds)
+    for fd in fds:
+        os.close(fd)
+    with open(log, "a") as out:
+        out.write(f"released {job} {time.time():.3f}\\n")
+"""
 # How long a stopping host's systemd gets to shut its services down (PostgreSQL included)
 # before Docker kills what is left; EC2 too waits for the OS to shut down before it stops.
 STOP_GRACE_S = 60
@@ -89,6 +120,9 @@ class HostSettings:
             Path(p) for p in os.environ.get("EMBEDDED_IMAGE_ARCHIVES", "").split(":") if p
         ]
     )
+    # Seconds each of Ubuntu's first-boot apt jobs holds its locks (FIRST_BOOT_APT_JOBS); 0:
+    # none runs.
+    first_boot_apt_s: float = float(os.environ.get("EMBEDDED_HOST_FIRST_BOOT_APT_S") or 0)
 
 
 def docker(
@@ -201,6 +235,29 @@ def nest_inner_engine(name: str) -> None:
     docker("exec", name, "sh", "-c", NEST_ENGINE_SCRIPT)
 
 
+def first_boot_apt_command(settings: HostSettings) -> list[str]:
+    """The command that stands in for Ubuntu's first-boot apt jobs in a new host; [] when
+    settings.first_boot_apt_s is 0."""
+    if settings.first_boot_apt_s <= 0:
+        return []
+    jobs = [",".join(paths) for paths in FIRST_BOOT_APT_JOBS]
+    return [
+        "python3",
+        "-c",
+        FIRST_BOOT_APT_PROGRAM,
+        str(settings.first_boot_apt_s),
+        FIRST_BOOT_APT_LOG,
+        *jobs,
+    ]
+
+
+def first_boot_apt_jobs(name: str, settings: HostSettings) -> None:
+    """Starts the stand-in for Ubuntu's first-boot apt jobs, which the host's first apt tasks
+    meet as they would on a new EC2 instance."""
+    if command := first_boot_apt_command(settings):
+        docker("exec", "--detach", name, *command)
+
+
 def install_public_key(name: str, public_key: str) -> None:
     """What cloud-init does on EC2 with the instance's key pair."""
     script = (
@@ -245,6 +302,7 @@ def materialize(
     if user_data:
         docker("cp", "-", f"{name}:/", stdin=nocloud_seed(instance_id, user_data))
     docker("start", name)
+    first_boot_apt_jobs(name, settings)
     if size_flags(settings):
         nest_inner_engine(name)
     if public_key:

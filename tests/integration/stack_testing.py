@@ -4,7 +4,7 @@ settings for tests, the provisioning phases, resource counts."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,15 +112,18 @@ def put_alarm_by_hand(emulator: Emulator, name: str, tags: dict[str, str] | None
 
 
 @contextlib.contextmanager
-def hosted_stack(name: str, work: Path, state: Path) -> Iterator[Stack]:
+def hosted_stack(
+    name: str, work: Path, state: Path, server_settings: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
     """An empty emulator with host containers, every port free (never a profile's fixed ones),
-    the emulator's state in ``work`` and the project's in ``state``; stopped at the end.
+    the emulator's state in ``work`` and the project's in ``state``, with ``server_settings``
+    in its server's environment (embedded/hosts.py's EMBEDDED_HOST_*); stopped at the end.
 
     Stopped, not torn down: the emulator's stop removes its host containers, and teardown.yml
     has tests of its own (test_teardown.py, molecule/default, the README's make destroy). A
     teardown here, whose result nobody read, cost 52-107 s per stack (pytest --durations=0)."""
     profile = Profile(name, free_port(), free_port(), free_port(), free_port())
-    emulator = Emulator.with_hosts(profile, work)
+    emulator = Emulator.with_hosts(profile, work, server_settings=dict(server_settings or {}))
     stack = Stack(emulator, state, dict(TEST_SETTINGS))
     stack.up()
     emulator.reset()

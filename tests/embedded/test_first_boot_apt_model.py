@@ -1,0 +1,88 @@
+"""The stand-in for Ubuntu's first-boot apt jobs (embedded/hosts.py, EMBEDDED_HOST_FIRST_BOOT_APT_S)
+holds each job's lock files the way apt and dpkg lock them, one job after the other.
+
+apt and dpkg lock with fcntl whole-file write locks (F_SETLK): another process's non-blocking
+lockf on the same file fails while the stand-in holds it, and succeeds once it let go. The
+program runs here with the controller's Python, on lock files in a temporary folder, as the
+host's python3 runs it on apt's own files (tests/integration/test_first_boot_apt.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "embedded"))
+import hosts
+
+HOLD_S = 1.5
+
+
+def locked_by_another_process(path: Path) -> bool:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def wait_for_line(log: Path, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while not (log.exists() and len(log.read_text().splitlines()) >= count):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.05)
+
+
+def test_each_job_holds_its_locks_then_the_next_one_its_own(tmp_path):
+    lists = tmp_path / "lists.lock"
+    dpkg = [tmp_path / "lock-frontend", tmp_path / "lock"]
+    log = tmp_path / "first-boot-apt.log"
+    settings = hosts.HostSettings(first_boot_apt_s=HOLD_S)
+    command = hosts.first_boot_apt_command(settings)
+    # The host's python3 is the controller's here; the same program and arguments but the paths.
+    jobs = [str(lists), ",".join(map(str, dpkg))]
+    program = subprocess.Popen([sys.executable, *command[1:4], str(log), *jobs])
+    try:
+        wait_for_line(log, 1)
+        assert locked_by_another_process(lists)
+        assert not any(locked_by_another_process(path) for path in dpkg)
+        wait_for_line(log, 3)
+        assert not locked_by_another_process(lists)
+        assert all(locked_by_another_process(path) for path in dpkg)
+        assert program.wait(timeout=10) == 0
+    finally:
+        program.kill()
+    assert not any(locked_by_another_process(path) for path in [lists, *dpkg])
+    events = [line.split()[:2] for line in log.read_text().splitlines()]
+    assert events == [
+        ["locked", jobs[0]],
+        ["released", jobs[0]],
+        ["locked", jobs[1]],
+        ["released", jobs[1]],
+    ]
+    held = [float(line.split()[2]) for line in log.read_text().splitlines()]
+    assert held[1] - held[0] == pytest.approx(HOLD_S, abs=0.5)
+
+
+def test_the_jobs_take_apts_and_dpkgs_locks_in_the_order_ubuntu_runs_them():
+    command = hosts.first_boot_apt_command(hosts.HostSettings(first_boot_apt_s=70))
+    assert command[:2] == ["python3", "-c"]
+    assert float(command[3]) == 70
+    assert command[4] == hosts.FIRST_BOOT_APT_LOG
+    assert command[5:] == [
+        "/var/lib/apt/lists/lock",
+        "/var/lib/dpkg/lock-frontend,/var/lib/dpkg/lock,/var/cache/apt/archives/lock",
+    ]
+
+
+def test_no_job_runs_unless_asked():
+    assert hosts.first_boot_apt_command(hosts.HostSettings(first_boot_apt_s=0)) == []
