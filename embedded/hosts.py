@@ -82,7 +82,7 @@ for job in sys.argv[3:]:
     with open(log, "a") as out:
         out.write(f"locked {job} {time.time():.3f}\\n")
     time.sleep(seconds)
-    for fd in fds:
+    for fd in reversed(fds):
         os.close(fd)
     with open(log, "a") as out:
         out.write(f"released {job} {time.time():.3f}\\n")
@@ -255,6 +255,11 @@ def first_boot_apt_jobs(name: str, settings: HostSettings) -> None:
     """Starts the stand-in for Ubuntu's first-boot apt jobs, which the host's first apt tasks
     meet as they would on a new EC2 instance."""
     if command := first_boot_apt_command(settings):
+        LOG.info(
+            "host container %s: apt's first-boot jobs hold its locks %ss each",
+            name,
+            settings.first_boot_apt_s,
+        )
         docker("exec", "--detach", name, *command)
 
 

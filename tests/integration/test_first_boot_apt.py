@@ -7,11 +7,13 @@ old. A configuration tool that starts at once meets "Could not get lock ... held
 such jobs: the embedded host stands in for them when EMBEDDED_HOST_FIRST_BOOT_APT_S is set
 (embedded/hosts.py), each job holding its locks that long.
 
-Here each job holds its locks longer than apt's own 60 s, from the host container's start: the
-background refresh of the lists (roles/package_lists, refresh_start) meets the first, the
-engine's install (roles/docker_engine) the second. The converge must wait for both
-(package_lists_lock_timeout_s, 600 s) and succeed with the refresh made in the background: no
-foreground refresh, no install before the jobs released their locks.
+Here each job holds its locks 80 s, longer than apt's own 60 s, from the host container's start:
+the background refresh of the lists (roles/package_lists, refresh_start) meets the first, the
+engine's install (roles/docker_engine) the second. The converge must wait more than 60 s for
+each (package_lists_lock_timeout_s, 600 s), and succeed with the refresh made in the background
+(no foreground refresh) and the engine installed as soon as dpkg's locks are free. Without the
+lock_timeout of the roles' apt tasks it failed: the install, after 60 s, "Could not get lock
+/var/lib/dpkg/lock-frontend. It is held by process 7 (python3)".
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from stack_testing import hosted_stack
 
 pytestmark = pytest.mark.slow
 
-# Longer than ansible.builtin.apt's own lock_timeout (60 s), with a margin for the seconds
-# between the host's start and the configure phase.
-FIRST_BOOT_APT_S = 75
+# Longer than ansible.builtin.apt's own lock_timeout (WAITED_S), with a margin for the seconds
+# between the host's start and the configure phase, and between the two waits.
+FIRST_BOOT_APT_S = 80
+WAITED_S = 60
 LISTS_JOB, DPKG_JOB = (",".join(paths) for paths in hosts.FIRST_BOOT_APT_JOBS)
 # The refresh of package_lists' main (tasks/apt.yml), which runs when the background one failed.
 FOREGROUND_REFRESH = "package_lists : Refresh apt's package lists"
 UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
+# Written by host_hardening right after configure.yml starts the background refresh.
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf"
 # "<date> <time> status installed <package>:<arch> <version>" in dpkg's log.
 DPKG_INSTALLED = re.compile(r"^(?P<when>\S+ \S+) status installed (?P<package>[^:\s]+)")
 
@@ -73,6 +78,11 @@ def task_results(output: str, task: str) -> list[str]:
     return results
 
 
+def epoch_on_the_host(stack: harness.Stack, local_time: str) -> float:
+    """A time as dpkg logs it (the host's local time, to the second) as seconds since 1970."""
+    return float(on_the_host(stack, "date", f"--date={local_time}", "+%s"))
+
+
 def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     run = stack.site()
     assert run.returncode == 0, run.output[-6000:]
@@ -80,23 +90,26 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
 
     times = job_times(on_the_host(stack, "cat", hosts.FIRST_BOOT_APT_LOG))
     assert set(times) == {(e, j) for e in ("locked", "released") for j in (LISTS_JOB, DPKG_JOB)}
-    # The background refresh succeeded after the first job: the lists are younger than its end,
-    # and package_lists' main found them fresh (its own refresh skipped every time it ran).
-    stamp = on_the_host(
-        stack, "stat", "--format=%.3Y", "/var/lib/apt/periodic/update-success-stamp"
-    )
-    assert float(stamp) > times[("released", LISTS_JOB)]
+    lists_free, dpkg_free = times[("released", LISTS_JOB)], times[("released", DPKG_JOB)]
+    # The background refresh started right before the SSH hardening (configure.yml), more than
+    # apt's own 60 s before the first job let go of the lists' lock: it waited that long.
+    hardened = float(on_the_host(stack, "stat", "--format=%.3Y", SSHD_DROPIN))
+    assert lists_free - hardened > WAITED_S, (hardened, lists_free)
+    # It succeeded as soon as the lock was free: the stamp package_lists dates after a
+    # background refresh that succeeded. package_lists' main found the lists fresh (its own
+    # refresh skipped every time it ran).
+    stamp = float(on_the_host(stack, "stat", "--format=%.3Y", UPDATE_STAMP))
+    assert lists_free < stamp < lists_free + 15, (lists_free, stamp)
     assert task_results(run.output, FOREGROUND_REFRESH), "package_lists' main never ran"
     assert set(task_results(run.output, FOREGROUND_REFRESH)) == {"skipping"}
-    # The engine was installed after the second job released dpkg's locks (dpkg logs local
-    # time to the second; the host's clock is the controller's).
+    # The engine's install starts a few tasks after that stamp, more than 60 s before the second
+    # job let go of dpkg's locks: it waited that long, then installed at once.
+    assert dpkg_free - stamp > WAITED_S + 5, (stamp, dpkg_free)
     installed = [
-        match["when"]
+        epoch_on_the_host(stack, match["when"])
         for line in on_the_host(stack, "cat", "/var/log/dpkg.log").splitlines()
         if (match := DPKG_INSTALLED.match(line)) and match["package"] == "docker.io"
     ]
     assert installed, "docker.io was not installed"
-    released = on_the_host(
-        stack, "date", f"--date=@{int(times[('released', DPKG_JOB)])}", "+%Y-%m-%d %H:%M:%S"
-    ).strip()
-    assert installed[-1] >= released, (installed, released)
+    # dpkg's log counts whole seconds.
+    assert int(dpkg_free) <= installed[-1] < dpkg_free + 30, (dpkg_free, installed)
