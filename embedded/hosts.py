@@ -64,28 +64,43 @@ MAX_PUBLISHED_RANGE = 16
 # meet them ("Could not get lock /var/lib/dpkg/lock-frontend. It is held by process ...
 # (unattended-upgr)"), for minutes on an image whose packages are months old.
 FIRST_BOOT_APT_JOBS = (
-    ("/var/lib/apt/lists/lock",),
-    ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock"),
+    ("apt-daily.service", ("/var/lib/apt/lists/lock",)),
+    (
+        "apt-daily-upgrade.service",
+        ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock"),
+    ),
 )
 # Where the stand-in for those jobs logs when it took and released each job's locks.
 FIRST_BOOT_APT_LOG = "/var/log/embedded-first-boot-apt.log"
-# The stand-in, run by the host's python3: apt and dpkg lock with fcntl (F_SETLK) whole-file
-# write locks, which lockf takes. Arguments: seconds per job, the log, then one comma-separated
-# list of lock files per job.
+# The stand-in, run by the host's python3. Arguments: seconds per job, the log, "systemd" (or
+# "none", for a check of the locks alone), then one "<unit>=<lock file>,<lock file>..." per job.
+# With systemd it starts when the jobs' timers can (timers.target, after cloud-init's first
+# stage), and skips a job whose unit is masked, as systemd would not start it. apt and dpkg lock
+# with fcntl (F_SETLK) whole-file write locks, which lockf takes.
 FIRST_BOOT_APT_PROGRAM = """\
-import fcntl, os, sys, time
-seconds, log = float(sys.argv[1]), sys.argv[2]
-for job in sys.argv[3:]:
-    fds = [os.open(path, os.O_RDWR | os.O_CREAT, 0o640) for path in job.split(",")]
+import fcntl, os, subprocess, sys, time
+seconds, log, systemd = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "systemd"
+def note(event, locks):
+    with open(log, "a") as out:
+        out.write(f"{event} {locks} {time.time():.3f}\\n")
+def masked(unit):
+    state = subprocess.run(["systemctl", "is-enabled", unit], capture_output=True, text=True)
+    return state.stdout.strip().startswith("masked")
+while systemd and subprocess.run(["systemctl", "is-active", "--quiet", "timers.target"]).returncode:
+    time.sleep(0.2)
+for job in sys.argv[4:]:
+    unit, locks = job.split("=", 1)
+    if systemd and masked(unit):
+        note("masked", locks)
+        continue
+    fds = [os.open(path, os.O_RDWR | os.O_CREAT, 0o640) for path in locks.split(",")]
     for fd in fds:
         fcntl.lockf(fd, fcntl.LOCK_EX)
-    with open(log, "a") as out:
-        out.write(f"locked {job} {time.time():.3f}\\n")
+    note("locked", locks)
     time.sleep(seconds)
     for fd in reversed(fds):
         os.close(fd)
-    with open(log, "a") as out:
-        out.write(f"released {job} {time.time():.3f}\\n")
+    note("released", locks)
 """
 # How long a stopping host's systemd gets to shut its services down (PostgreSQL included)
 # before Docker kills what is left; EC2 too waits for the OS to shut down before it stops.
@@ -235,18 +250,19 @@ def nest_inner_engine(name: str) -> None:
     docker("exec", name, "sh", "-c", NEST_ENGINE_SCRIPT)
 
 
-def first_boot_apt_command(settings: HostSettings) -> list[str]:
+def first_boot_apt_command(settings: HostSettings, systemd: bool = True) -> list[str]:
     """The command that stands in for Ubuntu's first-boot apt jobs in a new host; [] when
-    settings.first_boot_apt_s is 0."""
+    settings.first_boot_apt_s is 0. ``systemd``: wait for the host's timers and honour masks."""
     if settings.first_boot_apt_s <= 0:
         return []
-    jobs = [",".join(paths) for paths in FIRST_BOOT_APT_JOBS]
+    jobs = [f"{unit}={','.join(paths)}" for unit, paths in FIRST_BOOT_APT_JOBS]
     return [
         "python3",
         "-c",
         FIRST_BOOT_APT_PROGRAM,
         str(settings.first_boot_apt_s),
         FIRST_BOOT_APT_LOG,
+        "systemd" if systemd else "none",
         *jobs,
     ]
 

@@ -13,9 +13,10 @@ description:
     Lists under the same key are joined in the order of the parts; any other value of a later
     part replaces an earlier one.
   - Returns the text of the document, starting with the C(#cloud-config) line cloud-init
-    requires, with the keys in the order cloud-init runs them (package_update, packages,
-    write_files, runcmd, then any other) and multi-line strings written as literal blocks, so
-    that the document reads like one written by hand (C(cloud-init query userdata) on the host).
+    requires, with the keys in the order cloud-init runs them (bootcmd, package_update,
+    packages, write_files, runcmd, then any other) and multi-line strings written as literal
+    blocks, so that the document reads like one written by hand (C(cloud-init query userdata) on
+    the host).
   - An empty list of parts gives an empty string (no user data).
 positional: _input
 options:
@@ -51,7 +52,7 @@ from ansible.errors import AnsibleFilterError
 
 HEADER = "#cloud-config\n"
 # cloud-init's own order of the modules that read these keys (init, config, final stages).
-KEY_ORDER = ("package_update", "packages", "write_files", "runcmd")
+KEY_ORDER = ("bootcmd", "package_update", "packages", "write_files", "runcmd")
 
 
 class _Dumper(yaml.SafeDumper):

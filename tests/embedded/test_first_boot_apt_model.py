@@ -47,10 +47,14 @@ def test_each_job_holds_its_locks_then_the_next_one_its_own(tmp_path):
     dpkg = [tmp_path / "lock-frontend", tmp_path / "lock"]
     log = tmp_path / "first-boot-apt.log"
     settings = hosts.HostSettings(first_boot_apt_s=HOLD_S)
-    command = hosts.first_boot_apt_command(settings)
-    # The host's python3 is the controller's here; the same program and arguments but the paths.
+    command = hosts.first_boot_apt_command(settings, systemd=False)
+    # The host's python3 is the controller's here; the same program and arguments but the paths
+    # (and no systemd to wait for).
     jobs = [str(lists), ",".join(map(str, dpkg))]
-    program = subprocess.Popen([sys.executable, *command[1:4], str(log), *jobs])
+    units = [
+        f"{unit}={locks}" for (unit, _), locks in zip(hosts.FIRST_BOOT_APT_JOBS, jobs, strict=True)
+    ]
+    program = subprocess.Popen([sys.executable, *command[1:4], str(log), "none", *units])
     try:
         wait_for_line(log, 1)
         assert locked_by_another_process(lists)
@@ -77,9 +81,10 @@ def test_the_jobs_take_apts_and_dpkgs_locks_in_the_order_ubuntu_runs_them():
     command = hosts.first_boot_apt_command(hosts.HostSettings(first_boot_apt_s=70))
     assert command[:2] == ["python3", "-c"]
     assert float(command[3]) == 70
-    assert command[4] == hosts.FIRST_BOOT_APT_LOG
-    assert command[5:] == [
-        "/var/lib/apt/lists/lock",
+    assert command[4:6] == [hosts.FIRST_BOOT_APT_LOG, "systemd"]
+    assert command[6:] == [
+        "apt-daily.service=/var/lib/apt/lists/lock",
+        "apt-daily-upgrade.service="
         "/var/lib/dpkg/lock-frontend,/var/lib/dpkg/lock,/var/cache/apt/archives/lock",
     ]
 

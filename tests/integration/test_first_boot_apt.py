@@ -18,6 +18,7 @@ lock_timeout of the roles' apt tasks it failed: the install, after 60 s, "Could 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.slow
 # that under the suite's load), and between the two waits.
 FIRST_BOOT_APT_S = 90
 WAITED_S = 60
-LISTS_JOB, DPKG_JOB = (",".join(paths) for paths in hosts.FIRST_BOOT_APT_JOBS)
+LISTS_JOB, DPKG_JOB = (",".join(paths) for _, paths in hosts.FIRST_BOOT_APT_JOBS)
 # The refresh of package_lists' main (tasks/apt.yml), which runs when the background one failed.
 FOREGROUND_REFRESH = "package_lists : Refresh apt's package lists"
 UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
@@ -114,3 +115,46 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     assert installed, "docker.io was not installed"
     # dpkg's log counts whole seconds.
     assert int(dpkg_free) <= installed[-1] < dpkg_free + 30, (dpkg_free, installed)
+
+
+@pytest.fixture(scope="module")
+def user_data_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
+    work = tmp_path_factory.mktemp("first-boot-user-data-emulator")
+    state = tmp_path_factory.mktemp("state")
+    settings = {"EMBEDDED_HOST_FIRST_BOOT_APT_S": str(FIRST_BOOT_APT_S)}
+    with hosted_stack("first-boot-apt-user-data-test", work, state, settings) as stack:
+        yield stack
+
+
+def test_user_data_keeps_apts_first_boot_jobs_until_its_packages_are_in(user_data_stack):
+    """cloud-init waits 30 s for apt's lock, then fails the document: the document masks the
+    jobs for this boot before their timers can start them, and unmasks them at its end
+    (roles/host_user_data). Without that, the same converge failed with cloud-init's "Could not
+    get APT lock" (measured with jobs of 40 s)."""
+    run = user_data_stack.site("-e", "aws_instance_bootstrap=user_data")
+    assert run.returncode == 0, run.output[-6000:]
+    status = json.loads(on_the_host(user_data_stack, "cloud-init", "status", "--format", "json"))
+    assert status["status"] == "done", status
+    assert status["errors"] == [], status
+    # The stand-in found both units masked when the timers could first start them.
+    events = {
+        (event, job)
+        for event, job in job_times(on_the_host(user_data_stack, "cat", hosts.FIRST_BOOT_APT_LOG))
+    }
+    assert events == {("masked", LISTS_JOB), ("masked", DPKG_JOB)}
+    # Unmasked at the document's end: their timers run them again.
+    for unit, _ in hosts.FIRST_BOOT_APT_JOBS:
+        state = subprocess.run(
+            [
+                "docker",
+                "exec",
+                *harness.host_containers(user_data_stack.emulator.port),
+                "systemctl",
+                "is-enabled",
+                unit,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        assert not state.startswith("masked"), (unit, state)

@@ -72,11 +72,12 @@ def test_cloud_config_joins_the_parts_in_cloud_inits_order():
             {"packages": ["unattended-upgrades"], "runcmd": [["sshd", "-t"]]},
             None,
             {"write_files": [{"path": "/etc/a", "content": "one\ntwo\n"}], "runcmd": ["b"]},
+            {"bootcmd": [["true"]]},
         ]
     )
     assert document.startswith("#cloud-config\n")
     parsed = yaml.safe_load(document)
-    assert list(parsed) == ["package_update", "packages", "write_files", "runcmd"]
+    assert list(parsed) == ["bootcmd", "package_update", "packages", "write_files", "runcmd"]
     assert parsed["runcmd"] == ["set -e", ["sshd", "-t"], "b"]
     assert parsed["write_files"][0]["content"] == "one\ntwo\n"
     # A multi-line value reads as written (a literal block), not as an escaped string.
