@@ -74,8 +74,9 @@ FIRST_BOOT_APT_JOBS = (
 FIRST_BOOT_APT_LOG = "/var/log/embedded-first-boot-apt.log"
 # The stand-in, run by the host's python3. Arguments: seconds per job, the log, "systemd" (or
 # "none", for a check of the locks alone), then one "<unit>=<lock file>,<lock file>..." per job.
-# With systemd it starts when the jobs' timers can (timers.target, after cloud-init's first
-# stage), and skips a job whose unit is masked, as systemd would not start it. apt and dpkg lock
+# With systemd it starts when the jobs' timers can (timers.target, after cloud-init's network
+# stage; it gives up after 5 minutes, logging "timeout"), and skips a job whose unit is masked,
+# as systemd would not start it. apt and dpkg lock
 # with fcntl (F_SETLK) whole-file write locks, which lockf takes.
 FIRST_BOOT_APT_PROGRAM = """\
 import fcntl, os, subprocess, sys, time
@@ -86,7 +87,11 @@ def note(event, locks):
 def masked(unit):
     state = subprocess.run(["systemctl", "is-enabled", unit], capture_output=True, text=True)
     return state.stdout.strip().startswith("masked")
+deadline = time.time() + 300
 while systemd and subprocess.run(["systemctl", "is-active", "--quiet", "timers.target"]).returncode:
+    if time.time() > deadline:
+        note("timeout", "timers.target")
+        sys.exit(1)
     time.sleep(0.2)
 for job in sys.argv[4:]:
     unit, locks = job.split("=", 1)
