@@ -45,7 +45,8 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf"
 DPKG_INSTALLED = re.compile(r"^(?P<when>\S+ \S+) status installed (?P<package>[^:\s]+)")
 
 
-@pytest.fixture(scope="module")
+# One stack per test, stopped when it ends: the two never run side by side in a worker.
+@pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
     work, state = tmp_path_factory.mktemp("first-boot-emulator"), tmp_path_factory.mktemp("state")
     settings = {"EMBEDDED_HOST_FIRST_BOOT_APT_S": str(FIRST_BOOT_APT_S)}
@@ -117,7 +118,7 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     assert int(dpkg_free) <= installed[-1] < dpkg_free + 30, (dpkg_free, installed)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def user_data_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
     work = tmp_path_factory.mktemp("first-boot-user-data-emulator")
     state = tmp_path_factory.mktemp("state")
