@@ -76,8 +76,8 @@ FIRST_BOOT_APT_LOG = "/var/log/embedded-first-boot-apt.log"
 # "none", for a check of the locks alone), then one "<unit>=<lock file>,<lock file>..." per job.
 # With systemd it starts when the jobs' timers can (timers.target, after cloud-init's network
 # stage; it gives up after 5 minutes, logging "timeout"), and skips a job whose unit is masked,
-# as systemd would not start it. apt and dpkg lock
-# with fcntl (F_SETLK) whole-file write locks, which lockf takes.
+# as systemd would not start it. apt and dpkg lock with fcntl (F_SETLK) whole-file write locks,
+# which lockf takes.
 FIRST_BOOT_APT_PROGRAM = """\
 import fcntl, os, subprocess, sys, time
 seconds, log, systemd = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "systemd"

@@ -7,7 +7,7 @@ old. A configuration tool that starts at once meets "Could not get lock ... held
 such jobs: the embedded host stands in for them when EMBEDDED_HOST_FIRST_BOOT_APT_S is set
 (embedded/hosts.py), each job holding its locks that long.
 
-Here each job holds its locks 90 s, longer than apt's own 60 s, from the host container's start:
+Here each job holds its locks 90 s, longer than apt's own 60 s, from the host's timers.target:
 the background refresh of the lists (roles/package_lists, refresh_start) meets the first, the
 engine's install (roles/docker_engine) the second. The converge must wait more than 60 s for
 each (package_lists_lock_timeout_s, 600 s), and succeed with the refresh made in the background
@@ -62,7 +62,8 @@ def on_the_host(stack: harness.Stack, *command: str) -> str:
 
 
 def job_times(log: str) -> dict[tuple[str, str], float]:
-    """(locked|released, job) -> when, from the stand-in's log."""
+    """(event, job) -> when, from the stand-in's log; events: locked, released, masked,
+    timeout."""
     times = {}
     for line in log.splitlines():
         event, job, when = line.split()
@@ -129,19 +130,17 @@ def user_data_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harnes
 
 def test_user_data_keeps_apts_first_boot_jobs_until_its_packages_are_in(user_data_stack):
     """cloud-init waits 30 s for apt's lock, then fails the document: the document masks the
-    jobs for this boot before their timers can start them, and unmasks them at its end
-    (roles/host_user_data). Without that, the same converge failed with cloud-init's "Could not
-    get APT lock" (measured with jobs of 40 s)."""
+    jobs for this boot before their timers can start them, and unmasks them once its packages
+    are in, before host_hardening's commands start the timers (roles/host_user_data). Without
+    that, the same converge failed with cloud-init's "Could not get APT lock" (jobs of 40 s by
+    hand, and this test's 90 s)."""
     run = user_data_stack.site("-e", "aws_instance_bootstrap=user_data")
     assert run.returncode == 0, run.output[-6000:]
     status = json.loads(on_the_host(user_data_stack, "cloud-init", "status", "--format", "json"))
     assert status["status"] == "done", status
     assert status["errors"] == [], status
     # The stand-in found both units masked when the timers could first start them.
-    events = {
-        (event, job)
-        for event, job in job_times(on_the_host(user_data_stack, "cat", hosts.FIRST_BOOT_APT_LOG))
-    }
+    events = set(job_times(on_the_host(user_data_stack, "cat", hosts.FIRST_BOOT_APT_LOG)))
     assert events == {("masked", LISTS_JOB), ("masked", DPKG_JOB)}
     # Unmasked once the packages were in, before host_hardening's part started their timers.
     for unit, _ in hosts.FIRST_BOOT_APT_JOBS:
