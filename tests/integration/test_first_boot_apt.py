@@ -11,9 +11,10 @@ Here each job holds its locks 90 s, longer than apt's own 60 s, from the host's 
 the background refresh of the lists (roles/package_lists, refresh_start) meets the first, the
 engine's install (roles/docker_engine) the second. The converge must wait more than 60 s for
 each (package_lists_lock_timeout_s, 600 s), and succeed with the refresh made in the background
-(no foreground refresh) and the engine installed as soon as dpkg's locks are free. Without the
-lock_timeout of the roles' apt tasks it failed: the install, after 60 s, "Could not get lock
-/var/lib/dpkg/lock-frontend. It is held by process 7 (python3)".
+(no foreground refresh) and the engine installed as soon as dpkg's locks are free, after a wait
+that said so every few seconds. Without the lock_timeout of the roles' apt tasks it failed: the
+install, after 60 s, "Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 7
+(python3)".
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ FOREGROUND_REFRESH = "package_lists : Refresh apt's package lists"
 UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 # Written by host_hardening right after configure.yml starts the background refresh.
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf"
+# package_lists' wait for another apt's locks (tasks/apt.yml), before the installs.
+LOCK_WAIT = "Wait while another apt or dpkg holds apt's locks"
+LOCK_WAIT_POLL_S = 5
 # "<date> <time> status installed <package>:<arch> <version>" in dpkg's log.
 DPKG_INSTALLED = re.compile(r"^(?P<when>\S+ \S+) status installed (?P<package>[^:\s]+)")
 
@@ -109,6 +113,9 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     # The engine's install starts a few tasks after that stamp, more than 60 s before the second
     # job let go of dpkg's locks: it waited that long, then installed at once.
     assert dpkg_free - stamp > WAITED_S + 5, (stamp, dpkg_free)
+    # The wait said so, a line every few seconds, instead of an install that hung without a word.
+    retries = [line for line in run.output.splitlines() if "RETRYING" in line and LOCK_WAIT in line]
+    assert len(retries) >= WAITED_S // LOCK_WAIT_POLL_S, run.output[-6000:]
     installed = [
         epoch_on_the_host(stack, match["when"])
         for line in on_the_host(stack, "cat", "/var/log/dpkg.log").splitlines()
