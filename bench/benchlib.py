@@ -91,7 +91,7 @@ def phase_windows(events: list[dict[str, Any]], started: float) -> list[Window]:
     """Time windows of each phase of one ansible-playbook run, from the timer callback's events.
 
     `started` is when the process was launched: what comes before the first play is startup.
-    Plays of the same file in a row (wait_for_host.yml has two) make one window.
+    Plays of the same file in a row (wait_for_host.yml has three) make one window.
     """
     plays = [e for e in events if e["event"] == "play"]
     ends = [e["time"] for e in events if e["event"] == "end"]

@@ -70,17 +70,21 @@ FIRST_BOOT_APT_JOBS = (
         ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock"),
     ),
 )
+# apt.systemd.daily, which both jobs run, holds this one with flock for its whole run.
+FIRST_BOOT_APT_DAILY_LOCK = "/var/lib/apt/daily_lock"
 # Where the stand-in for those jobs logs when it took and released each job's locks.
 FIRST_BOOT_APT_LOG = "/var/log/embedded-first-boot-apt.log"
 # The stand-in, run by the host's python3. Arguments: seconds per job, the log, "systemd" (or
-# "none", for a check of the locks alone), then one "<unit>=<lock file>,<lock file>..." per job.
+# "none", for a check of the locks alone), apt.systemd.daily's lock, then one
+# "<unit>=<lock file>,<lock file>..." per job.
 # With systemd it starts when the jobs' timers can (timers.target, after cloud-init's network
 # stage; it gives up after 5 minutes, logging "timeout"), and skips a job whose unit is masked,
 # as systemd would not start it. apt and dpkg lock with fcntl (F_SETLK) whole-file write locks,
-# which lockf takes.
+# which lockf takes; apt.systemd.daily with flock(1).
 FIRST_BOOT_APT_PROGRAM = """\
 import fcntl, os, subprocess, sys, time
-seconds, log, systemd = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "systemd"
+seconds, log, daily = float(sys.argv[1]), sys.argv[2], sys.argv[4]
+systemd = sys.argv[3] == "systemd"
 def note(event, locks):
     with open(log, "a") as out:
         out.write(f"{event} {locks} {time.time():.3f}\\n")
@@ -93,11 +97,13 @@ while systemd and subprocess.run(["systemctl", "is-active", "--quiet", "timers.t
         note("timeout", "timers.target")
         sys.exit(1)
     time.sleep(0.2)
-for job in sys.argv[4:]:
+for job in sys.argv[5:]:
     unit, locks = job.split("=", 1)
     if systemd and masked(unit):
         note("masked", locks)
         continue
+    daily_fd = os.open(daily, os.O_RDWR | os.O_CREAT, 0o640)
+    fcntl.flock(daily_fd, fcntl.LOCK_EX)
     fds = [os.open(path, os.O_RDWR | os.O_CREAT, 0o640) for path in locks.split(",")]
     for fd in fds:
         fcntl.lockf(fd, fcntl.LOCK_EX)
@@ -105,6 +111,7 @@ for job in sys.argv[4:]:
     time.sleep(seconds)
     for fd in reversed(fds):
         os.close(fd)
+    os.close(daily_fd)
     note("released", locks)
 """
 # How long a stopping host's systemd gets to shut its services down (PostgreSQL included)
@@ -268,6 +275,7 @@ def first_boot_apt_command(settings: HostSettings, systemd: bool = True) -> list
         str(settings.first_boot_apt_s),
         FIRST_BOOT_APT_LOG,
         "systemd" if systemd else "none",
+        FIRST_BOOT_APT_DAILY_LOCK,
         *jobs,
     ]
 
