@@ -25,27 +25,25 @@ import hosts
 HOLD_S = 1.5
 
 
-def locked_by_another_process(path: Path) -> bool:
+def held_elsewhere(path: Path, lock=fcntl.lockf) -> bool:
+    """Whether another holder has the lock: fcntl's (lockf, apt's and dpkg's kind), or flock's
+    (apt.systemd.daily's), which belongs to an open file, so a second open here conflicts."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return True
     finally:
         os.close(fd)
     return False
+
+
+def locked_by_another_process(path: Path) -> bool:
+    return held_elsewhere(path)
 
 
 def flocked_elsewhere(path: Path) -> bool:
-    """flock locks belong to an open file: a second open here conflicts with another holder."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return held_elsewhere(path, fcntl.flock)
 
 
 def wait_for_line(log: Path, count: int) -> None:
