@@ -106,12 +106,12 @@ SECURITY_GROUP_CASES: list[Case] = [
     (
         "port-out-of-range",
         firewall(web={"port": 70000}),
-        "ports must be distinct numbers from 1 to 65535",
+        "ports must be distinct whole numbers from 1 to 65535",
     ),
     (
         "port-zero",
         firewall(api={"port": 0}),
-        "ports must be distinct numbers from 1 to 65535",
+        "ports must be distinct whole numbers from 1 to 65535",
     ),
     ("other-ports", firewall(web={"port": 8080}, api={"port": 8443}), None),
     ("https-added", firewall(HTTPS), None),
@@ -119,6 +119,21 @@ SECURITY_GROUP_CASES: list[Case] = [
         "same-port-other-protocol",
         firewall({"name": "dns-udp", "port": 53, "protocol": "udp"}, {"name": "dns", "port": 53}),
         None,
+    ),
+    # Each is port 22 at AWS (int() reads it so) without being compared as SSH's rule.
+    *(
+        (
+            f"ssh-port-spelt-{label}",
+            firewall(HTTPS, {"name": "ssh2", "port": port, "cidrs": ["0.0.0.0/0"]}),
+            "ports must be distinct whole numbers from 1 to 65535, written without sign, spaces",
+        )
+        for label, port in [
+            ("with-a-leading-zero", "022"),
+            ("with-a-space", " 22"),
+            ("with-a-sign", "+22"),
+            ("with-an-underscore", "2_2"),
+            ("as-a-decimal", "22.0"),
+        ]
     ),
     ("rule-without-port", firewall({"name": "https"}), "needs its own name and a port"),
     ("rule-named-twice", firewall(dict(HTTPS, name="web")), "needs its own name and a port"),
