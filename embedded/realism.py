@@ -21,6 +21,9 @@ realistic mode is on) so that:
   InvalidParameterValue, where moto takes any size;
 - a share `throttle_share` of EC2 requests answers RequestLimitExceeded (HTTP 503), which
   botocore retries like any throttling error;
+- the Resource Groups Tagging API (GetResources) goes on listing a CloudWatch alarm or an SNS
+  topic for `stale_tags_s` after its deletion, with its tags, as AWS lists "tagged or previously
+  tagged" resources and shows deleted ones for minutes or more; moto lists only live ones;
 - the account is a commercial (`aws` partition) one, as AWS's accounts belong to one partition:
   a request signed for a region of another partition (cn-north-1, us-gov-west-1) is refused as
   AWS refuses unknown keys (InvalidClientTokenId, AuthFailure for EC2), where moto would answer
@@ -35,6 +38,7 @@ Settings (environment of the server process):
   EMBEDDED_STOPPING_S       seconds an instance stays stopping         (default 2)
   EMBEDDED_THROTTLE_SHARE   share of EC2 requests throttled, 0 to 1    (default 0.02)
   EMBEDDED_THROTTLE_SEED    seed of the throttling draw (default: unseeded)
+  EMBEDDED_STALE_TAGS_S     seconds a deleted alarm or topic stays in GetResources (default 300)
 """
 
 from __future__ import annotations
@@ -47,13 +51,15 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
 import botocore.loaders
 import botocore.regions
+from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.resource_tagging import TaggedResource, make_tag_matcher, match_resource_type
 from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.internet_gateways import InternetGatewayBackend
@@ -62,6 +68,8 @@ from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.models.vpcs import VPCBackend
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
+from moto.sns.models import SNSBackend
 
 # InstanceState codes (EC2 API Reference, InstanceState): the low byte is the state.
 PENDING = ("pending", 0)
@@ -75,6 +83,7 @@ DEFAULTS = {
     "EMBEDDED_SHUTTING_DOWN_S": "2",
     "EMBEDDED_STOPPING_S": "2",
     "EMBEDDED_THROTTLE_SHARE": "0.02",
+    "EMBEDDED_STALE_TAGS_S": "300",
 }
 MARKER = "_embedded_realism_installed"
 # moto's own terminate, stop and start, read before install() replaces them (install() runs
@@ -105,6 +114,7 @@ class Settings:
     stopping_s: float = 2.0
     throttle_share: float = 0.02
     throttle_seed: int | None = None
+    stale_tags_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -128,6 +138,7 @@ class Settings:
             stopping_s=number("EMBEDDED_STOPPING_S"),
             throttle_share=number("EMBEDDED_THROTTLE_SHARE", upper=1.0),
             throttle_seed=int(seed) if seed else None,
+            stale_tags_s=number("EMBEDDED_STALE_TAGS_S"),
         )
 
 
@@ -475,12 +486,96 @@ def install_request_hook(settings: Settings, service_of: Callable[[dict[str, Any
     DomainDispatcherApplication.__call__ = realistic_dispatch
 
 
+# ---------------------------------------------------------------- tagging API
+
+
+@dataclass
+class Deleted:
+    """A tagged resource as GetResources listed it before its deletion, and until when it still
+    does."""
+
+    resource: TaggedResource
+    until: float
+
+
+_deleted: dict[str, Deleted] = {}
+
+
+def remember_deleted(backend: Any, arns: set[str], stale_tags_s: float) -> None:
+    """Keep what the backend's tagging listing says of these ARNs, before they go."""
+    until = time.monotonic() + stale_tags_s
+    with _lock:
+        for resource in backend.iter_tagged_resources():
+            if resource.arn in arns and resource.tags:
+                _deleted[resource.arn] = Deleted(copy.deepcopy(resource), until)
+
+
+def still_listed(
+    live: set[str],
+    tag_filters: list[dict[str, Any]] | None,
+    resource_type_filters: list[str] | None,
+    resource_arn_list: list[str] | None,
+) -> list[TaggedResource]:
+    """The deleted resources GetResources still lists for these filters (none created again)."""
+    now = time.monotonic()
+    matches = make_tag_matcher(tag_filters)
+    with _lock:
+        for arn in [arn for arn, entry in _deleted.items() if entry.until <= now]:
+            del _deleted[arn]
+        entries = [entry.resource for entry in _deleted.values()]
+    return [
+        resource
+        for resource in entries
+        if resource.arn not in live
+        and match_resource_type(resource.resource_type, resource_type_filters)
+        and matches(resource.tags)
+        and (not resource_arn_list or resource.arn in resource_arn_list)
+    ]
+
+
+def install_stale_tagging(settings: Settings) -> None:
+    delete_alarms = CloudWatchBackend.delete_alarms
+    delete_topic = SNSBackend.delete_topic
+    resources = ResourceGroupsTaggingAPIBackend._get_resources_generator
+
+    def delete_alarms_remembered(self: Any, alarm_names: list[str]) -> None:
+        prefix = f"arn:{self.partition}:cloudwatch:{self.region_name}:{self.account_id}:alarm:"
+        remember_deleted(self, {prefix + name for name in alarm_names}, settings.stale_tags_s)
+        delete_alarms(self, alarm_names)
+
+    def delete_topic_remembered(self: Any, arn: str) -> None:
+        remember_deleted(self, {arn}, settings.stale_tags_s)
+        delete_topic(self, arn)
+
+    def resources_and_deleted(
+        self: Any,
+        tag_filters: list[dict[str, Any]] | None = None,
+        resource_type_filters: list[str] | None = None,
+        resource_arn_list: list[str] | None = None,
+    ) -> Iterator[TaggedResource]:
+        live: set[str] = set()
+        for resource in resources(self, tag_filters, resource_type_filters, resource_arn_list):
+            live.add(resource.arn)
+            yield resource
+        region = f":{self.region_name}:{self.account_id}:"
+        for resource in still_listed(live, tag_filters, resource_type_filters, resource_arn_list):
+            if region in resource.arn:
+                yield resource
+
+    CloudWatchBackend.delete_alarms = delete_alarms_remembered
+    SNSBackend.delete_topic = delete_topic_remembered
+    ResourceGroupsTaggingAPIBackend._get_resources_generator = resources_and_deleted
+
+
 def install_reset() -> None:
-    """moto's reset forgets every instance: their pending state changes go too."""
+    """moto's reset forgets every instance and every resource: their pending state changes and
+    the deleted resources the tagging API still lists go too."""
     reset = type(moto_api_backend).reset
 
     def reset_and_forget(self: Any) -> None:
         forget_transitions()
+        with _lock:
+            _deleted.clear()
         reset(self)
 
     type(moto_api_backend).reset = reset_and_forget
@@ -493,6 +588,7 @@ def install(settings: Settings, service_of: Callable[[dict[str, Any]], str]) -> 
     install_lifecycle(settings)
     install_user_data_limit()
     install_dependency_checks()
+    install_stale_tagging(settings)
     install_request_hook(settings, service_of)
     install_reset()
     setattr(InstanceBackend, MARKER, True)

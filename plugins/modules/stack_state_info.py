@@ -142,6 +142,7 @@ from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     aws_errors,
     boto3_tags_to_dict,
+    error_code,
     paginate,
 )
 
@@ -288,9 +289,16 @@ def alarm_states(module: AnsibleAWSModule, names: list[str]) -> list[dict[str, A
     return [{k: v for k, v in a.items() if k not in ALARM_STATE_FIELDS} for a in alarms]
 
 
-def topic_subscriptions(module: AnsibleAWSModule, sns, arn: str) -> list[list[str]]:
+def topic_subscriptions(module: AnsibleAWSModule, sns, arn: str) -> list[list[str]] | None:
+    """The topic's (protocol, endpoint) pairs; None for a topic that no longer exists, which the
+    tagging API may still list for minutes after its deletion ("previously tagged")."""
     with aws_errors(module, f"read the subscriptions of {arn}", "sns:ListSubscriptionsByTopic"):
-        answer = paginate(sns, "list_subscriptions_by_topic", TopicArn=arn)
+        try:
+            answer = paginate(sns, "list_subscriptions_by_topic", TopicArn=arn)
+        except Exception as exc:
+            if error_code(exc) != "NotFound":
+                raise
+            return None
     found = answer_member(answer, "Subscriptions")
     return sorted([s.get("Protocol", ""), s.get("Endpoint", "")] for s in found)
 
@@ -310,6 +318,8 @@ def monitoring_state(module: AnsibleAWSModule, tags: dict[str, str]) -> list[dic
     sns = aws_client(module, "sns") if topics else None
     for arn in topics:
         subscriptions = topic_subscriptions(module, sns, arn)
+        if subscriptions is None:
+            continue
         state.append(
             {"type": "sns", "arn": arn, "tags": tagged[arn], "subscriptions": subscriptions}
         )

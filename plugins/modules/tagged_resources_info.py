@@ -18,6 +18,9 @@ description:
     key pairs."
   - With O(include_tagging_api=true), EC2 C(DescribeTags) and the Resource Groups Tagging API
     add the resources of other types and services (Elastic IPs, NAT gateways, S3 buckets...).
+  - The tagging API also lists resources deleted not long ago ("tagged or previously tagged");
+    the CloudWatch alarms and SNS topics it lists are looked up in their own service, and those
+    that no longer exist are left out.
   - Never changes anything, and does not fail because resources are found; the caller decides
     (see the examples).
 author:
@@ -40,7 +43,8 @@ notes:
   - "Permissions: C(ec2:DescribeVpcs), C(ec2:DescribeSubnets), C(ec2:DescribeRouteTables),
     C(ec2:DescribeInternetGateways), C(ec2:DescribeSecurityGroups), C(ec2:DescribeInstances),
     C(ec2:DescribeVolumes), C(ec2:DescribeNetworkInterfaces), C(ec2:DescribeKeyPairs);
-    C(ec2:DescribeTags) and C(tag:GetResources) with O(include_tagging_api=true)."
+    C(ec2:DescribeTags) and C(tag:GetResources) with O(include_tagging_api=true), and then
+    C(cloudwatch:DescribeAlarms) and C(sns:GetTopicAttributes) for the alarms and topics it lists."
   - Supports check mode (it changes nothing anyway).
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -89,6 +93,7 @@ resources:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.taskstack.aws.plugins.module_utils.cloudwatch_alarms import alarms_named
 from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import (
     KINDS,
     Resource,
@@ -97,6 +102,7 @@ from ansible_collections.taskstack.aws.plugins.module_utils.ec2_resources import
 from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     boto3_tags_to_dict,
+    error_code,
     explain_aws_error,
     is_aws_failure,
     paginate,
@@ -113,6 +119,58 @@ def arn_parts(arn: str) -> tuple[str, str, str]:
             kind, _separator, ident = resource.partition(separator)
             return service, kind, ident
     return service, service, resource
+
+
+def missing_alarms(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
+    """Of these alarm ARNs, those DescribeAlarms no longer finds."""
+    names = {arn.partition(":alarm:")[2]: arn for arn in arns}
+    found = alarms_named(aws_client(module, "cloudwatch"), sorted(names))
+    existing = {alarm["AlarmName"] for alarm in found}
+    return {arn for name, arn in names.items() if name not in existing}
+
+
+def missing_topics(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
+    """Of these SNS topic ARNs, those GetTopicAttributes answers NotFound for."""
+    sns = aws_client(module, "sns")
+    missing: set[str] = set()
+    for arn in arns:
+        try:
+            sns.get_topic_attributes(TopicArn=arn, aws_retry=True)
+        except Exception as exc:
+            if error_code(exc) != "NotFound":
+                raise
+            missing.add(arn)
+    return missing
+
+
+def deleted_monitoring(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
+    """The alarms and SNS topics among these ARNs that no longer exist.
+
+    The tagging API lists "tagged or previously tagged" resources (GetResources), and a deleted
+    alarm or topic stays in its answer for minutes or more: right after the teardown deleted
+    them, the audit would count them as left. They are looked up in their own service. A lookup
+    that is refused keeps them listed, with a warning: they may still exist.
+    """
+    alarms = [arn for arn in arns if arn_parts(arn)[:2] == ("cloudwatch", "alarm")]
+    topics = [arn for arn in arns if arn_parts(arn)[0] == "sns"]
+    gone: set[str] = set()
+    for kind, lookup, found, permission in (
+        ("alarms", missing_alarms, alarms, "cloudwatch:DescribeAlarms"),
+        ("SNS topics", missing_topics, topics, "sns:GetTopicAttributes"),
+    ):
+        if not found:
+            continue
+        try:
+            gone |= lookup(module, found)
+        except Exception as exc:
+            if not is_aws_failure(exc):
+                raise
+            warn(
+                module,
+                explain_aws_error(exc, f"check that the tagged {kind} still exist", permission)
+                + ": they are listed as the tagging API gives them",
+            )
+    return gone
 
 
 def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
@@ -150,9 +208,12 @@ def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Re
             + ": only the EC2 types listed one by one were checked",
         )
         return list(found.values())
+    gone = deleted_monitoring(module, [m["ResourceARN"] for m in mappings])
     for mapping in mappings:
         service, kind, ident = arn_parts(mapping["ResourceARN"])
         if service == "ec2" and (kind in KINDS or ident in found):
+            continue
+        if mapping["ResourceARN"] in gone:
             continue
         tags_found = boto3_tags_to_dict(mapping.get("Tags"))
         resource_type = kind if service == "ec2" else f"{service}:{kind}"

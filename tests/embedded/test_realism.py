@@ -28,9 +28,13 @@ import emulator as embedded_emulator  # noqa: E402 - embedded/ is found through 
 import realism  # noqa: E402
 from harness import Emulator, free_port  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from stack_testing import put_alarm_by_hand  # noqa: E402
+
 PENDING_S = 1.0
 SHUTTING_DOWN_S = 2.0
 STOPPING_S = 2.0
+STALE_TAGS_S = 2.0
 # Slack for the request that notices a deadline to arrive after it.
 MARGIN_S = 0.3
 
@@ -54,6 +58,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         EMBEDDED_PENDING_S=str(PENDING_S),
         EMBEDDED_SHUTTING_DOWN_S=str(SHUTTING_DOWN_S),
         EMBEDDED_STOPPING_S=str(STOPPING_S),
+        EMBEDDED_STALE_TAGS_S=str(STALE_TAGS_S),
         EMBEDDED_THROTTLE_SHARE="0",
     )
     yield emu
@@ -437,6 +442,36 @@ def test_the_commercial_partition_answers(emulator: Emulator):
     assert arn.startswith("arn:aws:")
 
 
+def tagged_arns(emulator: Emulator, project: str) -> set[str]:
+    tagging = emulator.client("resourcegroupstaggingapi")
+    found = tagging.get_resources(TagFilters=[{"Key": "Project", "Values": [project]}])
+    return {mapping["ResourceARN"] for mapping in found["ResourceTagMappingList"]}
+
+
+def test_a_deleted_alarm_or_topic_stays_in_the_tagging_api_for_a_while(emulator: Emulator):
+    """GetResources lists "tagged or previously tagged" resources, and deleted ones for minutes
+    (AWS's API Reference; aws/aws-sdk#302): moto lists only live ones."""
+    emulator.reset()
+    tags = [{"Key": "Project", "Value": "stale"}]
+    sns, cloudwatch = emulator.client("sns"), emulator.client("cloudwatch")
+    topic = sns.create_topic(Name="stale-alarms", Tags=tags)["TopicArn"]
+    for name in ("stale-cpu", "stale-disk"):
+        put_alarm_by_hand(emulator, name, {"Project": "stale"})
+    live = tagged_arns(emulator, "stale")
+    assert len(live) == 3 and topic in live
+    sns.delete_topic(TopicArn=topic)
+    cloudwatch.delete_alarms(AlarmNames=["stale-cpu", "stale-disk"])
+    assert tagged_arns(emulator, "stale") == live
+    assert tagged_arns(emulator, "another") == set()
+    assert error_of(lambda: sns.get_topic_attributes(TopicArn=topic))[0] == "NotFound"
+    assert cloudwatch.describe_alarms(AlarmNames=["stale-cpu"])["MetricAlarms"] == []
+    # Made again, it is listed once.
+    sns.create_topic(Name="stale-alarms", Tags=tags)
+    assert sorted(tagged_arns(emulator, "stale")) == sorted(live)
+    time.sleep(STALE_TAGS_S + MARGIN_S)
+    assert tagged_arns(emulator, "stale") == {topic}
+
+
 def test_the_realistic_mode_is_the_default_and_said_by_status(emulator: Emulator):
     assert Emulator(port=1, state_dir=Path("/nonexistent")).realistic
     status = embedded_emulator.status(emulator.port, emulator.state_dir)
@@ -451,6 +486,7 @@ def test_the_realistic_mode_is_the_default_and_said_by_status(emulator: Emulator
         ("EMBEDDED_STOPPING_S", "later", "is not a number"),
         ("EMBEDDED_THROTTLE_SHARE", "2", "must be 0 to 1"),
         ("EMBEDDED_THROTTLE_SEED", "x", "must be a whole number"),
+        ("EMBEDDED_STALE_TAGS_S", "a while", "is not a number"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(name: str, value: str, says: str):

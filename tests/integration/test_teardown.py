@@ -182,6 +182,43 @@ def test_teardown_never_touches_other_projects_or_the_default_vpc(run_playbook, 
     assert {vpc["VpcId"] for vpc in default_vpcs} <= remaining
 
 
+def test_teardown_deletes_nothing_while_something_tagged_with_the_project_was_not_made_by_it(
+    run_playbook, ec2
+):
+    """A user's own VPC already tagged Project=taskstack (a cost-allocation tag of the same
+    value), without the project's ManagedBy tag: the teardown refuses in one line, naming it, and
+    deletes nothing, the project's own resources included; once the tag is off, it goes on."""
+    foreign = ec2.create_vpc(
+        CidrBlock="10.9.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [
+                    {"Key": "Name", "Value": "blog-vpc"},
+                    {"Key": "Project", "Value": PROJECT},
+                    {"Key": "Environment", "Value": "dev"},
+                ],
+            }
+        ],
+    )["Vpc"]["VpcId"]
+    PartialStack(ec2).all_but_the_instance()
+    before = count_project_resources(ec2)
+
+    refused = run_playbook("teardown.yml")
+    assert refused.returncode != 0
+    said = " ".join(refused.output.split())
+    assert (
+        f"1 resources tagged Project={PROJECT} in eu-west-3 lack ManagedBy=ansible, so the project"
+        f" did not make them: vpc {foreign} blog-vpc. Nothing was deleted." in said
+    ), refused.output[-3000:]
+    assert count_project_resources(ec2) == before
+
+    ec2.delete_tags(Resources=[foreign], Tags=[{"Key": "Project"}])
+    teardown_passes(run_playbook)
+    assert count_project_resources(ec2) == NOTHING
+    assert foreign in {vpc["VpcId"] for vpc in ec2.describe_vpcs()["Vpcs"]}
+
+
 def test_teardown_keeps_a_key_pair_of_the_project_name_without_the_project_tag(run_playbook, ec2):
     """Someone else's taskstack-key (no Project tag) is not the project's to delete."""
     ec2.create_key_pair(KeyName="taskstack-key")
@@ -264,6 +301,20 @@ def test_teardown_of_the_full_stack_rehearsed_kept_elsewhere_then_removed_twice(
     )
     assert anyway.returncode == 0, anyway.output[-3000:]
     assert budget_names(fresh_emulator) == []
+
+
+def test_teardown_removes_a_budget_whose_name_was_changed(run_playbook, ec2, fresh_emulator):
+    """aws_budget_name changed (here with -e, as in group_vars): the teardown deletes the budget
+    of that name, not the default name's, which was never made."""
+    renamed = ("-e", "aws_budget_name=team-budget")
+    made = run_playbook("playbooks/preflight.yml", *renamed)
+    assert made.returncode == 0, made.output[-3000:]
+    assert budget_names(fresh_emulator) == ["team-budget"]
+    PartialStack(ec2).key_pair()
+    run = run_playbook("teardown.yml", *renamed)
+    assert run.returncode == 0, run.output[-3000:]
+    assert budget_names(fresh_emulator) == []
+    assert count_project_resources(ec2) == NOTHING
 
 
 def test_teardown_removes_the_local_key_only_when_asked(run_playbook, ec2, state_dir):

@@ -189,6 +189,26 @@ def aws_answer(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def tagging_lists_deleted(monkeypatch: pytest.MonkeyPatch):
+    """GetResources as AWS answers it: a resource once listed is listed after its deletion too
+    ("tagged or previously tagged"), as the embedded emulator models it (embedded/realism.py)."""
+    original = botocore.client.BaseClient._make_api_call
+    listed: dict[str, dict[str, Any]] = {}
+
+    def api_call(self, operation_name, api_params):
+        answer = original(self, operation_name, api_params)
+        if operation_name == "GetResources" and not api_params.get("PaginationToken"):
+            mappings = answer.get("ResourceTagMappingList", [])
+            live = {mapping["ResourceARN"] for mapping in mappings}
+            listed.update({mapping["ResourceARN"]: mapping for mapping in mappings})
+            mappings += [m for arn, m in listed.items() if arn not in live]
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", api_call)
+    return listed
+
+
+@pytest.fixture
 def no_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any request to AWS fails the test: option checks must come first."""
 

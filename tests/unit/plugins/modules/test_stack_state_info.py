@@ -218,3 +218,18 @@ def test_a_new_subscriber_changes_the_digest(monitoring):
     before = digest(include_monitoring=True)["digest"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="someone@example.org")
     assert digest(include_monitoring=True)["digest"] != before
+
+
+def test_alarms_and_a_topic_deleted_but_still_in_the_tagging_api_count_as_gone(
+    monitoring, tagging_lists_deleted
+):
+    """AWS's tagging API lists deleted resources for a while: the digest right after a teardown
+    is that of no alarm and no topic, not a failure to read the topic's subscriptions."""
+    cloudwatch, sns, topic, _put = monitoring
+    assert digest(include_monitoring=True)["resource_count"]["sns"] == 1
+    cloudwatch.delete_alarms(AlarmNames=["taskstack-cpu-high", "billing-cpu-high"])
+    sns.delete_topic(TopicArn=topic)
+    assert topic in tagging_lists_deleted
+    after = digest(include_monitoring=True)
+    assert after["resource_count"]["cloudwatch:alarm"] == 0
+    assert after["resource_count"]["sns"] == 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import boto3
 from ansible_collections.taskstack.aws.tests.unit.ec2_stack import (
     STACK_TYPES,
     TAGS,
     run_instance,
     tag_specs,
 )
-from ansible_collections.taskstack.aws.tests.unit.module_runner import run_module
+from ansible_collections.taskstack.aws.tests.unit.module_runner import REGION, run_module
+from ansible_collections.taskstack.aws.tests.unit.monitoring import put_cpu_alarm, tag_list
 
 
 def leftovers(check_mode: bool = False) -> dict:
@@ -66,3 +68,29 @@ def test_empty_tags_are_refused_before_any_aws_call(no_aws_calls):
     result = run_module("tagged_resources_info", {"tags": {}})
     assert result["failed"] is True
     assert result["msg"] == "tags is empty: give the tags that mark the project's resources"
+
+
+def test_alarms_and_a_topic_deleted_but_still_in_the_tagging_api_are_not_left(
+    ec2, tagging_lists_deleted
+):
+    """AWS's tagging API lists deleted resources for a while ("previously tagged"): right after
+    the teardown deleted them, the audit does not count them as left; live ones still count."""
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.create_topic(Name="taskstack-alarms", Tags=tag_list(TAGS))["TopicArn"]
+    put_cpu_alarm("taskstack-cpu-high", TAGS)
+    put_cpu_alarm("taskstack-disk-low", TAGS)
+    kinds = sorted(r["resource_type"] for r in leftovers()["resources"])
+    assert kinds == ["cloudwatch:alarm", "cloudwatch:alarm", "sns:sns"]
+    boto3.client("cloudwatch", region_name=REGION).delete_alarms(AlarmNames=["taskstack-cpu-high"])
+    sns.delete_topic(TopicArn=topic)
+    assert topic in tagging_lists_deleted
+    assert [r["resource_id"] for r in leftovers()["resources"]] == ["taskstack-disk-low"]
+
+
+def test_a_refused_lookup_of_the_tagged_topics_keeps_them_listed_with_a_warning(ec2, aws_error):
+    sns = boto3.client("sns", region_name=REGION)
+    sns.create_topic(Name="taskstack-alarms", Tags=tag_list(TAGS))
+    aws_error("GetTopicAttributes", "AuthorizationError")
+    result = leftovers()
+    assert [r["resource_type"] for r in result["resources"]] == ["sns:sns"]
+    assert "sns:GetTopicAttributes" in str(result["warnings"])
