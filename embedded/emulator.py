@@ -15,9 +15,10 @@ Each decision is logged to <state-dir>/iam-decisions.jsonl.
 
 It runs in the realistic mode unless told otherwise (--no-realistic, or EMBEDDED_REALISM=false):
 instances are pending, stopping and shutting-down for a while, deleting what an instance still
-uses answers DependencyViolation, a share of EC2 calls is throttled (embedded/realism.py,
-docs/emulator.md; timings from EMBEDDED_PENDING_S, EMBEDDED_SHUTTING_DOWN_S,
-EMBEDDED_STOPPING_S, EMBEDDED_THROTTLE_SHARE).
+uses answers DependencyViolation, a share of EC2 calls is throttled, the tagging API still lists
+deleted alarms and topics for a while (embedded/realism.py, docs/emulator.md; timings from
+EMBEDDED_PENDING_S, EMBEDDED_SHUTTING_DOWN_S, EMBEDDED_STOPPING_S, EMBEDDED_THROTTLE_SHARE,
+EMBEDDED_STALE_TAGS_S).
 
 `env` prints the exports that point a shell at the emulator (eval "$(make -s local-env)");
 `unset-env` prints the one `unset` line that takes them back out, so that the next run goes to
@@ -185,6 +186,7 @@ REALISM_SETTINGS = (
     "EMBEDDED_STOPPING_S",
     "EMBEDDED_THROTTLE_SHARE",
     "EMBEDDED_THROTTLE_SEED",
+    "EMBEDDED_STALE_TAGS_S",
 )
 
 

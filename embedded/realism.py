@@ -59,7 +59,12 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.regions
 from moto.cloudwatch.models import CloudWatchBackend
-from moto.core.resource_tagging import TaggedResource, make_tag_matcher, match_resource_type
+from moto.core.resource_tagging import (
+    TaggedResource,
+    iter_taggable_backends,
+    make_tag_matcher,
+    match_resource_type,
+)
 from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.internet_gateways import InternetGatewayBackend
@@ -553,10 +558,13 @@ def install_stale_tagging(settings: Settings) -> None:
         resource_type_filters: list[str] | None = None,
         resource_arn_list: list[str] | None = None,
     ) -> Iterator[TaggedResource]:
-        live: set[str] = set()
-        for resource in resources(self, tag_filters, resource_type_filters, resource_arn_list):
-            live.add(resource.arn)
-            yield resource
+        yield from resources(self, tag_filters, resource_type_filters, resource_arn_list)
+        # Live whatever its tags now: one made again is listed as it is, not as it was.
+        live = {
+            resource.arn
+            for backend in iter_taggable_backends(self.account_id, self.region_name)
+            for resource in backend.iter_tagged_resources()
+        }
         region = f":{self.region_name}:{self.account_id}:"
         for resource in still_listed(live, tag_filters, resource_type_filters, resource_arn_list):
             if region in resource.arn:

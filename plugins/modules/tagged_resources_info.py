@@ -89,6 +89,9 @@ resources:
       description: Its Name tag, key pair name or security group name, when it has one.
       type: str
       returned: when it has one
+    tags:
+      description: All its tags, O(tags) among them.
+      type: dict
   sample: [{resource_id: vpc-0123, resource_type: vpc, name: taskstack-vpc}]
 """
 
@@ -130,16 +133,24 @@ def missing_alarms(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
 
 
 def missing_topics(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
-    """Of these SNS topic ARNs, those GetTopicAttributes answers NotFound for."""
+    """Of these SNS topic ARNs, those GetTopicAttributes answers NotFound for. A topic whose
+    lookup is refused otherwise stays listed, with a warning naming it."""
     sns = aws_client(module, "sns")
     missing: set[str] = set()
     for arn in arns:
         try:
             sns.get_topic_attributes(TopicArn=arn, aws_retry=True)
         except Exception as exc:
-            if error_code(exc) != "NotFound":
+            if not is_aws_failure(exc):
                 raise
-            missing.add(arn)
+            if error_code(exc) == "NotFound":
+                missing.add(arn)
+                continue
+            warn(
+                module,
+                explain_aws_error(exc, f"check that {arn} still exists", "sns:GetTopicAttributes")
+                + ": it is listed as the tagging API gives it",
+            )
     return missing
 
 
@@ -151,26 +162,24 @@ def deleted_monitoring(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
     them, the audit would count them as left. They are looked up in their own service. A lookup
     that is refused keeps them listed, with a warning: they may still exist.
     """
-    alarms = [arn for arn in arns if arn_parts(arn)[:2] == ("cloudwatch", "alarm")]
-    topics = [arn for arn in arns if arn_parts(arn)[0] == "sns"]
+    # By ":alarm:", not arn_parts: an alarm's name may hold "/" (team/cpu).
+    alarms = [arn for arn in arns if arn.split(":")[2:3] == ["cloudwatch"] and ":alarm:" in arn]
+    topics = [arn for arn in arns if arn_parts(arn)[:2] == ("sns", "sns")]
     gone: set[str] = set()
-    for kind, lookup, found, permission in (
-        ("alarms", missing_alarms, alarms, "cloudwatch:DescribeAlarms"),
-        ("SNS topics", missing_topics, topics, "sns:GetTopicAttributes"),
-    ):
-        if not found:
-            continue
+    if alarms:
         try:
-            gone |= lookup(module, found)
+            gone |= missing_alarms(module, alarms)
         except Exception as exc:
             if not is_aws_failure(exc):
                 raise
             warn(
                 module,
-                explain_aws_error(exc, f"check that the tagged {kind} still exist", permission)
+                explain_aws_error(
+                    exc, "check that the tagged alarms still exist", "cloudwatch:DescribeAlarms"
+                )
                 + ": they are listed as the tagging API gives them",
             )
-    return gone
+    return gone | (missing_topics(module, topics) if topics else set())
 
 
 def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Resource]:
@@ -238,7 +247,9 @@ def main() -> None:
     if module.params["include_tagging_api"]:
         resources += other_tagged(module, ec2, tags)
     module.exit_json(
-        changed=False, region=ec2.meta.region_name, resources=[r.public() for r in resources]
+        changed=False,
+        region=ec2.meta.region_name,
+        resources=[dict(r.public(), tags=r.tags) for r in resources],
     )
 
 

@@ -442,10 +442,11 @@ def test_the_commercial_partition_answers(emulator: Emulator):
     assert arn.startswith("arn:aws:")
 
 
-def tagged_arns(emulator: Emulator, project: str) -> set[str]:
+def tagged_arns(emulator: Emulator, project: str) -> list[str]:
+    """Sorted, each as often as GetResources lists it."""
     tagging = emulator.client("resourcegroupstaggingapi")
     found = tagging.get_resources(TagFilters=[{"Key": "Project", "Values": [project]}])
-    return {mapping["ResourceARN"] for mapping in found["ResourceTagMappingList"]}
+    return sorted(mapping["ResourceARN"] for mapping in found["ResourceTagMappingList"])
 
 
 def test_a_deleted_alarm_or_topic_stays_in_the_tagging_api_for_a_while(emulator: Emulator):
@@ -462,14 +463,14 @@ def test_a_deleted_alarm_or_topic_stays_in_the_tagging_api_for_a_while(emulator:
     sns.delete_topic(TopicArn=topic)
     cloudwatch.delete_alarms(AlarmNames=["stale-cpu", "stale-disk"])
     assert tagged_arns(emulator, "stale") == live
-    assert tagged_arns(emulator, "another") == set()
+    assert tagged_arns(emulator, "another") == []
     assert error_of(lambda: sns.get_topic_attributes(TopicArn=topic))[0] == "NotFound"
     assert cloudwatch.describe_alarms(AlarmNames=["stale-cpu"])["MetricAlarms"] == []
     # Made again, it is listed once.
     sns.create_topic(Name="stale-alarms", Tags=tags)
-    assert sorted(tagged_arns(emulator, "stale")) == sorted(live)
+    assert tagged_arns(emulator, "stale") == live
     time.sleep(STALE_TAGS_S + MARGIN_S)
-    assert tagged_arns(emulator, "stale") == {topic}
+    assert tagged_arns(emulator, "stale") == [topic]
 
 
 def test_the_realistic_mode_is_the_default_and_said_by_status(emulator: Emulator):

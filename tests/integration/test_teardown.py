@@ -208,8 +208,8 @@ def test_teardown_deletes_nothing_while_something_tagged_with_the_project_was_no
     assert refused.returncode != 0
     said = " ".join(refused.output.split())
     assert (
-        f"1 resources tagged Project={PROJECT} in eu-west-3 lack ManagedBy=ansible, so the project"
-        f" did not make them: vpc {foreign} blog-vpc. Nothing was deleted." in said
+        f"1 resource(s) tagged Project={PROJECT} in eu-west-3 lack ManagedBy=ansible, so the"
+        f" project did not make them: vpc {foreign} blog-vpc. Nothing in AWS was deleted." in said
     ), refused.output[-3000:]
     assert count_project_resources(ec2) == before
 

@@ -195,7 +195,9 @@ def tagging_lists_deleted(monkeypatch: pytest.MonkeyPatch):
     original = botocore.client.BaseClient._make_api_call
     listed: dict[str, dict[str, Any]] = {}
 
-    def api_call(self, operation_name, api_params):
+    def api_call(
+        self: botocore.client.BaseClient, operation_name: str, api_params: dict[str, Any]
+    ) -> dict[str, Any]:
         answer = original(self, operation_name, api_params)
         if operation_name == "GetResources" and not api_params.get("PaginationToken"):
             mappings = answer.get("ResourceTagMappingList", [])

@@ -133,6 +133,7 @@ SECURITY_GROUP_CASES: list[Case] = [
             ("with-a-sign", "+22"),
             ("with-an-underscore", "2_2"),
             ("as-a-decimal", "22.0"),
+            ("with-a-newline", "22\n"),
         ]
     ),
     ("rule-without-port", firewall({"name": "https"}), "needs its own name and a port"),
@@ -444,7 +445,13 @@ CASES: list[Case] = [
     (
         "alarm-tags-without-the-project",
         {"aws_alarms_tags": {"Team": "web"}},
-        "aws_alarms_tags must hold Project=taskstack",
+        "aws_alarms_tags must hold Project=taskstack and ManagedBy=ansible",
+    ),
+    (
+        # What teardown would then refuse to delete as not made by the project.
+        "network-tags-without-managed-by",
+        {"aws_network_tags": {"Project": "taskstack", "Environment": "dev", "Owner": "me"}},
+        "aws_network_tags must hold Project=taskstack and ManagedBy=ansible",
     ),
     (
         "alarm-window-too-long",

@@ -175,6 +175,19 @@ SCENARIOS = [
         setup=stack_setup,
         degrades=frozenset({"DescribeTags", "GetResources"}),
     ),
+    # The alarm and topic the tagging API lists are looked up in their own service (a topic
+    # not found is gone).
+    Scenario(
+        "tagged_resources_info-monitoring",
+        "tagged_resources_info",
+        {"tags": {"Project": "taskstack"}},
+        (*EC2_KINDS, "DescribeTags", "GetResources", "DescribeAlarms", "GetTopicAttributes"),
+        setup=monitoring_setup,
+        degrades=frozenset(
+            {"DescribeTags", "GetResources", "DescribeAlarms", "GetTopicAttributes"}
+        ),
+        done_when_not_found=frozenset({"GetTopicAttributes"}),
+    ),
     Scenario(
         "tag_compliance-enforce",
         "tag_compliance",
