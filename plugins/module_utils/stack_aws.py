@@ -362,6 +362,17 @@ def fail_aws(module: AnsibleAWSModule, exc: BaseException, action: str, permissi
     )
 
 
+def warn_aws(
+    module: AnsibleAWSModule, exc: BaseException, action: str, permission: str, outcome: str
+) -> None:
+    """For a call the module can do without: a warning naming the AWS error, the permission and
+    what the module does instead (``outcome``). Anything but an AWS failure is raised again: a
+    bug of ours, whose traceback is what the report needs."""
+    if not is_aws_failure(exc):
+        raise exc
+    warn(module, f"{explain_aws_error(exc, action, permission)}: {outcome}")
+
+
 @contextlib.contextmanager
 def aws_errors(module: AnsibleAWSModule, action: str, permission: str) -> Iterator[None]:
     """Turn any AWS failure inside the block into ``fail_aws``.

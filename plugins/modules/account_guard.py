@@ -108,10 +108,8 @@ from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_errors,
     check_session,
     error_code,
-    explain_aws_error,
-    is_aws_failure,
     partition_of_region,
-    warn,
+    warn_aws,
 )
 
 
@@ -175,12 +173,12 @@ def known_regions(module: AnsibleAWSModule, home: str, partition: str) -> dict[s
         regions = answer_member(answer, "Regions")
         return {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") for r in regions}
     except Exception as exc:
-        if not is_aws_failure(exc):
-            raise
-        warn(
+        warn_aws(
             module,
-            explain_aws_error(exc, "list the regions", "ec2:DescribeRegions")
-            + ": the region was checked against botocore's list of regions instead",
+            exc,
+            "list the regions",
+            "ec2:DescribeRegions",
+            "the region was checked against botocore's list of regions instead",
         )
     names = boto3.session.Session().get_available_regions("ec2", partition_name=partition)
     return {name: "unknown" for name in names}
@@ -210,12 +208,8 @@ def account_alias(module: AnsibleAWSModule, home: str) -> str | None:
     try:
         aliases = answer_member(iam.list_account_aliases(aws_retry=True), "AccountAliases")
     except Exception as exc:
-        if not is_aws_failure(exc):
-            raise
-        warn(
-            module,
-            explain_aws_error(exc, "read the account alias", "iam:ListAccountAliases")
-            + ": account_alias is null",
+        warn_aws(
+            module, exc, "read the account alias", "iam:ListAccountAliases", "account_alias is null"
         )
         return None
     return aliases[0] if aliases else None

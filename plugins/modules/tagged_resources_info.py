@@ -106,10 +106,8 @@ from ansible_collections.taskstack.aws.plugins.module_utils.stack_aws import (
     aws_client,
     boto3_tags_to_dict,
     error_code,
-    explain_aws_error,
-    is_aws_failure,
     paginate,
-    warn,
+    warn_aws,
 )
 
 
@@ -141,15 +139,15 @@ def missing_topics(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
         try:
             sns.get_topic_attributes(TopicArn=arn, aws_retry=True)
         except Exception as exc:
-            if not is_aws_failure(exc):
-                raise
             if error_code(exc) == "NotFound":
                 missing.add(arn)
                 continue
-            warn(
+            warn_aws(
                 module,
-                explain_aws_error(exc, f"check that {arn} still exists", "sns:GetTopicAttributes")
-                + ": it is listed as the tagging API gives it",
+                exc,
+                f"check that {arn} still exists",
+                "sns:GetTopicAttributes",
+                "it is listed as the tagging API gives it",
             )
     return missing
 
@@ -170,14 +168,12 @@ def deleted_monitoring(module: AnsibleAWSModule, arns: list[str]) -> set[str]:
         try:
             gone |= missing_alarms(module, alarms)
         except Exception as exc:
-            if not is_aws_failure(exc):
-                raise
-            warn(
+            warn_aws(
                 module,
-                explain_aws_error(
-                    exc, "check that the tagged alarms still exist", "cloudwatch:DescribeAlarms"
-                )
-                + ": they are listed as the tagging API gives them",
+                exc,
+                "check that the tagged alarms still exist",
+                "cloudwatch:DescribeAlarms",
+                "they are listed as the tagging API gives them",
             )
     return gone | (missing_topics(module, topics) if topics else set())
 
@@ -207,14 +203,12 @@ def other_tagged(module: AnsibleAWSModule, ec2, tags: dict[str, str]) -> list[Re
             "ResourceTagMappingList", []
         )
     except Exception as exc:
-        if not is_aws_failure(exc):
-            raise
-        warn(
+        warn_aws(
             module,
-            explain_aws_error(
-                exc, "list other tagged resources", "ec2:DescribeTags / tag:GetResources"
-            )
-            + ": only the EC2 types listed one by one were checked",
+            exc,
+            "list other tagged resources",
+            "ec2:DescribeTags / tag:GetResources",
+            "only the EC2 types listed one by one were checked",
         )
         return list(found.values())
     gone = deleted_monitoring(module, [m["ResourceARN"] for m in mappings])

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 COLLECTION = "ansible_collections.taskstack.aws"
@@ -29,8 +30,14 @@ def load_module(name: str) -> ModuleType:
 def run_module(
     name: str, args: dict[str, Any], check_mode: bool = False, diff: bool = False
 ) -> dict:
-    """Run a module's main() with ``args`` as Ansible hands them over; return its JSON result."""
+    """Run a module's main() with ``args`` as Ansible hands them over; return its JSON result.
+
+    Each run starts with no warning, as a module does in its own process on a host: ansible-core
+    keeps them for the process, and a result would otherwise carry an earlier test's.
+    """
     module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    for pending in ("_global_warnings", "_global_deprecations"):
+        getattr(module_warnings, pending, {}).clear()
     stdout = io.StringIO()
     with (
         patch_module_args(module_args),
