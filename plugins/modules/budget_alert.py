@@ -98,6 +98,18 @@ options:
       - With O(state=absent), a budget without all of them is kept, with a warning. Without this
         option, O(tags) decide.
     type: dict
+  claim_tags:
+    description:
+      - 'Tags that say which of the caller''s stacks the budget serves, for example
+        C({"Region": "eu-west-3"}). A budget is global, so one name can be ensured from stacks
+        in several regions.'
+      - A budget that carries one of these keys with another value serves another stack. With
+        O(state=present) the module fails (C(error_code=BudgetClaimed)) and changes nothing;
+        with O(state=absent) it keeps the budget, with a warning (RV(kept)).
+      - A budget without the key (made before the tag was used) is not claimed. With
+        O(state=present) a new budget is created with these tags and an existing one gets those
+        it lacks, as with O(tags).
+    type: dict
   account_id:
     description:
       - Twelve-digit id of the account owning the budget. When omitted it comes from STS, which
@@ -135,6 +147,19 @@ EXAMPLES = r"""
   taskstack.aws.budget_alert:
     name: taskstack-monthly
     state: absent
+
+- name: Ensure the budget of the stack in eu-west-3, refusing one another region's stack uses
+  taskstack.aws.budget_alert:
+    name: taskstack-monthly
+    limit: 5
+    emails:
+      - ops@example.com
+    tags:
+      Project: taskstack
+    owner_tags:
+      Project: taskstack
+    claim_tags:
+      Region: eu-west-3
 
 - name: Remove the budget only if it is the project's
   taskstack.aws.budget_alert:
@@ -177,10 +202,16 @@ budget:
         threshold_type: PERCENTAGE
         subscribers: [ops@example.com]
 kept:
-  description: Why a budget of that name was not deleted (it lacks some of O(tags)).
+  description: Why a budget of that name was not deleted (it lacks some of O(tags), or another
+    stack claims it, see O(claim_tags)).
   returned: with O(state=absent), when such a budget was kept
   type: str
   sample: "budget 'taskstack-monthly' does not carry the tags Project=taskstack: kept"
+claimed_by:
+  description: The claim tags the budget carries with another value (see O(claim_tags)).
+  returned: when the module fails with C(error_code=BudgetClaimed)
+  type: dict
+  sample: {"Region": "eu-west-3"}
 matched_budget:
   description: Name of the budget that passed the audit.
   returned: with O(state=audit), on success
@@ -264,8 +295,9 @@ def validation_errors(params: dict[str, Any]) -> list[str]:
         errors.append(f"invalid e-mail address {', '.join(map(repr, bad))}: use name@domain.tld")
     if len(set(emails)) > MAX_EMAILS:
         errors.append(f"AWS Budgets accepts at most {MAX_EMAILS} e-mail subscribers per alert")
-    owner_tags = params.get("owner_tags") or {}
-    return errors + tag_errors(params.get("tags") or {}) + tag_errors(owner_tags)
+    for option in ("tags", "owner_tags", "claim_tags"):
+        errors += tag_errors(params.get(option) or {})
+    return errors
 
 
 def tag_errors(tags: dict[str, Any]) -> list[str]:
@@ -286,6 +318,15 @@ def tag_errors(tags: dict[str, Any]) -> list[str]:
 
 def missing_tags(wanted: dict[str, str], have: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in wanted.items() if have.get(key) != value}
+
+
+def other_claims(claim: dict[str, str], have: dict[str, str]) -> dict[str, str]:
+    """The claim tags the budget carries with another value: another stack's claim."""
+    return {key: have[key] for key, value in claim.items() if key in have and have[key] != value}
+
+
+def shown_tags(tags: dict[str, str]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in tags.items())
 
 
 # ---------------------------------------------------------------- desired and current state
@@ -370,17 +411,29 @@ class Budgets:
         self.client = budgets_client(module)
         # Put on the budget by the call that creates it (CreateBudget's ResourceTags).
         self.resource_tags: dict[str, str] = module.params.get("tags") or {}
+        self.claim_tags: dict[str, str] = module.params.get("claim_tags") or {}
+        # Each budget's tags are read once a run: the ownership, the claim and the tags to add
+        # are judged on the same answer.
+        self.read_tags: dict[str, dict[str, str]] = {}
 
     def arn(self, name: str) -> str:
         partition = partition_of_region(self.module.region)
         return f"arn:{partition}:budgets::{self.account_id}:budget/{name}"
 
     def tags(self, name: str) -> dict[str, str]:
-        with aws_errors(self.module, f"read the tags of budget {name!r}", LIST_TAGS):
-            found = self.client.list_tags_for_resource(ResourceARN=self.arn(name), aws_retry=True)
-            # Not .get(): an answer without its tags would read as an untagged budget.
-            tags = answer_member(found, "ResourceTags")
-        return {tag["Key"]: tag["Value"] for tag in tags}
+        if name not in self.read_tags:
+            with aws_errors(self.module, f"read the tags of budget {name!r}", LIST_TAGS):
+                found = self.client.list_tags_for_resource(
+                    ResourceARN=self.arn(name), aws_retry=True
+                )
+                # Not .get(): an answer without its tags would read as an untagged budget.
+                tags = answer_member(found, "ResourceTags")
+            self.read_tags[name] = {tag["Key"]: tag["Value"] for tag in tags}
+        return self.read_tags[name]
+
+    def wanted_tags(self) -> dict[str, str]:
+        """What the caller's budget carries: its tags and its claim."""
+        return {**self.resource_tags, **self.claim_tags}
 
     def tag(self, name: str, tags: dict[str, str]) -> None:
         with aws_errors(self.module, f"tag budget {name!r}", TAG):
@@ -389,6 +442,8 @@ class Budgets:
                 ResourceTags=[{"Key": k, "Value": v} for k, v in tags.items()],
                 aws_retry=True,
             )
+        if name in self.read_tags:
+            self.read_tags[name] = {**self.read_tags[name], **tags}
 
     def get(self, name: str) -> dict | None:
         with aws_errors(self.module, f"read budget {name!r}", VIEW):
@@ -452,9 +507,10 @@ class Budgets:
 
     def resource_tags_argument(self) -> dict[str, Any]:
         """CreateBudget's ResourceTags, left out when there are none (it needs TagResource)."""
-        if not self.resource_tags:
+        wanted = self.wanted_tags()
+        if not wanted:
             return {}
-        return {"ResourceTags": [{"Key": k, "Value": v} for k, v in self.resource_tags.items()]}
+        return {"ResourceTags": [{"Key": k, "Value": v} for k, v in wanted.items()]}
 
     def update(self, new_budget: dict) -> None:
         with aws_errors(self.module, f"update budget {new_budget['BudgetName']!r}", MODIFY):
@@ -685,11 +741,20 @@ def run_absent(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
     result: dict[str, Any] = {"budget": None}
     owner = module.params.get("owner_tags") or api.resource_tags
     lacking = missing_tags(owner, api.tags(name)) if current and owner else {}
+    claimed = other_claims(api.claim_tags, api.tags(name)) if current and api.claim_tags else {}
     if lacking:
         # Same name, not the caller's: deleting it would take someone else's billing alert.
-        shown = ", ".join(f"{k}={v}" for k, v in lacking.items())
-        result["kept"] = f"budget {name!r} does not carry the tags {shown}: kept"
+        result["kept"] = f"budget {name!r} does not carry the tags {shown_tags(lacking)}: kept"
         module.warn(f"{result['kept']}; delete it yourself if it is yours")
+    elif claimed:
+        # The caller's, but another of its stacks still counts on it.
+        result["kept"] = (
+            f"budget {name!r} carries {shown_tags(claimed)}, not "
+            f"{shown_tags({key: api.claim_tags[key] for key in claimed})}: it serves another "
+            "stack and is kept"
+        )
+        module.warn(f"{result['kept']}; delete it from that stack")
+    if "kept" in result:
         result["budget"] = summarize(current, [], {})
         return result
     if current is not None:
@@ -709,12 +774,27 @@ def refuse_if_not_owned(module: AnsibleAWSModule, api: Budgets, present: Present
         return
     lacking = missing_tags(owner, api.tags(present.name))
     if lacking:
-        shown = ", ".join(f"{k}={v}" for k, v in lacking.items())
         module.fail_json(
-            msg=f"Budget {present.name!r} exists without the tags {shown}: it is not the caller's. "
-            "Choose another name, or leave owner_tags out to take it over",
+            msg=f"Budget {present.name!r} exists without the tags {shown_tags(lacking)}: it is "
+            "not the caller's. Choose another name, or leave owner_tags out to take it over",
             error_code="BudgetNotOwned",
             budget=present.name,
+        )
+
+
+def refuse_if_claimed(module: AnsibleAWSModule, api: Budgets, present: Present) -> None:
+    """The caller's budget serving another of its stacks: updating it would take it over."""
+    if present.current is None or not api.claim_tags:
+        return
+    claimed = other_claims(api.claim_tags, api.tags(present.name))
+    if claimed:
+        ours = {key: api.claim_tags[key] for key in claimed}
+        module.fail_json(
+            msg=f"Budget {present.name!r} carries {shown_tags(claimed)}, not {shown_tags(ours)}: "
+            "it serves another stack. Choose another name, or use it from that stack",
+            error_code="BudgetClaimed",
+            budget=present.name,
+            claimed_by=claimed,
         )
 
 
@@ -726,11 +806,12 @@ def run_present(module: AnsibleAWSModule, api: Budgets) -> dict[str, Any]:
             "budget, not a COST one: delete it or choose another name"
         )
     refuse_if_not_owned(module, api, present)
+    refuse_if_claimed(module, api, present)
     differences = present.differences()
     # A budget created by this run gets its tags from CreateBudget itself.
     lacking = {}
-    if present.current is not None and api.resource_tags:
-        lacking = missing_tags(api.resource_tags, api.tags(present.name))
+    if present.current is not None and api.wanted_tags():
+        lacking = missing_tags(api.wanted_tags(), api.tags(present.name))
     differences += [f"tag {key}={value}" for key, value in lacking.items()]
     if differences and not module.check_mode:
         present.apply()
@@ -763,6 +844,7 @@ def main() -> None:
             account_id=dict(type="str"),
             tags=dict(type="dict"),
             owner_tags=dict(type="dict"),
+            claim_tags=dict(type="dict"),
         ),
         required_if=[("state", "present", ["emails"])],
         supports_check_mode=True,
