@@ -669,6 +669,15 @@ RED_TEAM_NOT_OURS = [
         "aws_network_tags must hold Project=taskstack",
         id="network-tags-emptied",
     ),
+    # Found by a review helper: the run relabelled every resource of the dev stack prod.
+    pytest.param(
+        lambda emulator: our_stack_by_hand(emulator),
+        {"project_environment": "prod"},
+        "is the stack of project taskstack tagged Environment=dev, and this run's is "
+        "Environment=prod (project_environment): it would relabel that stack. Pass -e "
+        "project_environment=dev to run on it",
+        id="our-dev-stack-run-as-prod",
+    ),
 ]
 
 
