@@ -101,7 +101,7 @@ options:
   claim_tags:
     description:
       - 'Tags that say which of the caller''s stacks the budget serves, for example
-        C({"Region": "eu-west-3"}). A budget is global, so one name can be ensured from stacks
+        C({"StackRegion": "eu-west-3"}). A budget is global, so one name can be ensured from stacks
         in several regions.'
       - A budget that carries one of these keys with another value serves another stack. With
         O(state=present) the module fails (C(error_code=BudgetClaimed)) and changes nothing;
@@ -159,7 +159,7 @@ EXAMPLES = r"""
     owner_tags:
       Project: taskstack
     claim_tags:
-      Region: eu-west-3
+      StackRegion: eu-west-3
 
 - name: Remove the budget only if it is the project's
   taskstack.aws.budget_alert:
@@ -211,7 +211,7 @@ claimed_by:
   description: The claim tags the budget carries with another value (see O(claim_tags)).
   returned: when the module fails with C(error_code=BudgetClaimed)
   type: dict
-  sample: {"Region": "eu-west-3"}
+  sample: {"StackRegion": "eu-west-3"}
 matched_budget:
   description: Name of the budget that passed the audit.
   returned: with O(state=audit), on success

@@ -273,8 +273,8 @@ def test_teardown_of_the_full_stack_rehearsed_kept_elsewhere_then_removed_twice(
     assert count_project_resources(ec2) == ONE_OF_EACH
     # The budget carries its stack's region: the teardown elsewhere names it, and keeps it.
     assert (
-        f"budget '{BUDGET}' carries Region=eu-west-3, not Region=us-east-1: it serves another "
-        "stack and is kept" in " ".join(wrong.output.split())
+        f"budget '{BUDGET}' carries StackRegion=eu-west-3, not StackRegion=us-east-1: it "
+        "serves another stack and is kept" in " ".join(wrong.output.split())
     ), wrong.output[-3000:]
 
     teardown_passes(run_playbook)
@@ -291,7 +291,7 @@ def test_teardown_of_the_full_stack_rehearsed_kept_elsewhere_then_removed_twice(
 
     # A teardown interrupted after the regional deletes leaves the budget alone in the account
     # (preflight makes it alone, first): the variable lets a rerun in its region finish the job.
-    # From another region, the budget's Region tag keeps it all the same.
+    # From another region, the budget's StackRegion tag keeps it all the same.
     budget_alone = run_playbook("playbooks/preflight.yml")
     assert budget_alone.returncode == 0, budget_alone.output[-3000:]
     assert budget_names(fresh_emulator) == [BUDGET]
@@ -300,8 +300,8 @@ def test_teardown_of_the_full_stack_rehearsed_kept_elsewhere_then_removed_twice(
     assert elsewhere.returncode == 0, elsewhere.output[-3000:]
     assert budget_names(fresh_emulator) == [BUDGET]
     assert (
-        f"budget '{BUDGET}' carries Region=eu-west-3, not Region=us-east-1: it serves another "
-        "stack and is kept" in " ".join(elsewhere.output.split())
+        f"budget '{BUDGET}' carries StackRegion=eu-west-3, not StackRegion=us-east-1: it "
+        "serves another stack and is kept" in " ".join(elsewhere.output.split())
     ), elsewhere.output[-3000:]
     here = run_playbook("teardown.yml", *anyway)
     assert here.returncode == 0, here.output[-3000:]
@@ -313,22 +313,24 @@ def test_the_project_run_in_another_region_stops_before_it_creates_anything(
 ):
     """A budget is global. The same PROJECT_NAME in another region (AWS_REGION mistyped, or a
     second stack) would take over the running stack's billing alert, then delete it with its own
-    teardown: the budget's Region tag stops site.yml there in preflight, with one line, before
+    teardown: the budget's StackRegion tag stops site.yml there in preflight, with one line, before
     anything exists. Made before the tag, a budget gets it from its own region's run."""
     made = run_playbook("playbooks/preflight.yml")
     assert made.returncode == 0, made.output[-3000:]
     budgets = fresh_emulator.client("budgets", region="us-east-1")
     arn = f"arn:aws:budgets::{ACCOUNT}:budget/{BUDGET}"
     tags = budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"]
-    assert {"Key": "Region", "Value": "eu-west-3"} in tags
+    assert {"Key": "StackRegion", "Value": "eu-west-3"} in tags
 
     elsewhere = run_playbook("site.yml", env={"AWS_REGION": "us-east-1"})
     assert elsewhere.returncode != 0
     assert (
         f"The budget {BUDGET} serves the stack of project taskstack in eu-west-3 (its tag "
-        "Region=eu-west-3), and this run is for us-east-1: it stops before it creates anything. "
-        "If that stack is the one you mean, set AWS_REGION=eu-west-3; for a second stack here, "
-        "use another PROJECT_NAME (or aws_budget_name)." in " ".join(elsewhere.output.split())
+        "StackRegion=eu-west-3), and this run is for us-east-1: it stops before it creates "
+        "anything. If that stack is the one you mean, set AWS_REGION=eu-west-3; for a second "
+        "stack here, use another PROJECT_NAME (or aws_budget_name); if that stack is gone, remove "
+        "its budget with AWS_REGION=eu-west-3 ansible-playbook teardown.yml -e "
+        "aws_teardown_delete_budget_anyway=true." in " ".join(elsewhere.output.split())
     ), elsewhere.output[-3000:]
     east = fresh_emulator.client("ec2", region="us-east-1")
     assert east.describe_vpcs(Filters=project_filter())["Vpcs"] == []
@@ -337,9 +339,9 @@ def test_the_project_run_in_another_region_stops_before_it_creates_anything(
     budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=BUDGET)["Budget"]
     assert float(budget["BudgetLimit"]["Amount"]) == 15.0
 
-    # Made before the Region tag, a budget is not claimed: a teardown elsewhere keeps it because
-    # its region held nothing of the project, and its own region's next run tags it.
-    budgets.untag_resource(ResourceARN=arn, ResourceTagKeys=["Region"])
+    # Made before the StackRegion tag, a budget is not claimed: a teardown elsewhere keeps it
+    # because its region held nothing of the project, and its own region's next run tags it.
+    budgets.untag_resource(ResourceARN=arn, ResourceTagKeys=["StackRegion"])
     legacy = run_playbook("teardown.yml", env={"AWS_REGION": "us-east-1"})
     assert legacy.returncode == 0, legacy.output[-3000:]
     assert (
@@ -350,7 +352,7 @@ def test_the_project_run_in_another_region_stops_before_it_creates_anything(
     again = run_playbook("playbooks/preflight.yml")
     assert again.returncode == 0, again.output[-3000:]
     tags = budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"]
-    assert {"Key": "Region", "Value": "eu-west-3"} in tags
+    assert {"Key": "StackRegion", "Value": "eu-west-3"} in tags
 
 
 def test_teardown_removes_a_budget_whose_name_was_changed(run_playbook, ec2, fresh_emulator):

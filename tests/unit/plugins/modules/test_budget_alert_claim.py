@@ -13,8 +13,8 @@ NAME = "taskstack-monthly"
 ARN = f"arn:aws:budgets::{ACCOUNT_ID}:budget/{NAME}"
 TAGS = {"Project": "taskstack", "ManagedBy": "ansible"}
 OWNER = {"Project": "taskstack"}
-HERE = {"Region": "us-east-1"}
-THERE = {"Region": "eu-west-3"}
+HERE = {"StackRegion": "us-east-1"}
+THERE = {"StackRegion": "eu-west-3"}
 
 
 def budgets():
@@ -58,8 +58,8 @@ def test_a_budget_another_region_claims_is_refused_and_left_as_it_is(aws):
         assert result["error_code"] == "BudgetClaimed"
         assert result["claimed_by"] == THERE
         assert result["msg"] == (
-            f"Budget {NAME!r} carries Region=eu-west-3, not Region=us-east-1: it serves another "
-            "stack. Choose another name, or use it from that stack"
+            f"Budget {NAME!r} carries StackRegion=eu-west-3, not StackRegion=us-east-1: it "
+            "serves another stack. Choose another name, or use it from that stack"
         )
     assert stored_limit() == 5.0
     assert tags_of_budget() == {**TAGS, **THERE}
@@ -78,7 +78,7 @@ def test_a_budget_made_before_the_claim_gets_it_check_mode_first(aws):
 
     check = run_module("budget_alert", present(HERE), check_mode=True)
     assert check["changed"] is True
-    assert check["differences"] == ["tag Region=us-east-1"]
+    assert check["differences"] == ["tag StackRegion=us-east-1"]
     assert tags_of_budget() == TAGS
 
     assert run_module("budget_alert", present(HERE))["changed"] is True
@@ -93,8 +93,8 @@ def test_absent_keeps_a_budget_another_region_claims_and_says_so(aws):
         assert result["changed"] is False
         assert result["differences"] == []
         kept = (
-            f"budget {NAME!r} carries Region=eu-west-3, not Region=us-east-1: it serves another "
-            "stack and is kept"
+            f"budget {NAME!r} carries StackRegion=eu-west-3, not StackRegion=us-east-1: it "
+            "serves another stack and is kept"
         )
         assert result["kept"] == kept
         assert f"{kept}; delete it from that stack" in str(result["warnings"])
