@@ -167,6 +167,13 @@ def admin(iam_emulator: Emulator, state_dir: Path) -> Runner:
     return Runner(playbook_env_for(iam_emulator), state_dir)
 
 
+# A policy of someone else's, for the tests of names the project did not make.
+READ_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
+
+
 def users(emulator: Emulator) -> list[str]:
     return [u["UserName"] for u in emulator.client("iam").list_users()["Users"]]
 
@@ -370,3 +377,48 @@ def test_a_bad_policy_file_is_refused_in_one_line(
     # The yaml callback folds long messages over several lines.
     assert message in " ".join(run.output.split()), run.output[-2000:]
     assert DEPLOYER not in users(iam_emulator)
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_a_user_of_the_deployers_name_that_the_project_did_not_make_is_left_alone(
+    iam_emulator: Emulator, admin: Runner, state: str
+) -> None:
+    """Someone's own IAM user of that name (PROJECT_NAME=ci and their "ci-deployer"): the
+    playbook would detach its policies, purge its tags and delete its access keys (or the user,
+    with aws_deployer_iam_state=absent). It stops with one line and changes nothing."""
+    iam = iam_emulator.client("iam")
+    iam.create_user(UserName=DEPLOYER, Tags=[{"Key": "Team", "Value": "ci"}])
+    theirs = iam.create_policy(PolicyName="ci-builds", PolicyDocument=json.dumps(READ_ONLY))
+    iam.attach_user_policy(UserName=DEPLOYER, PolicyArn=theirs["Policy"]["Arn"])
+    key = iam.create_access_key(UserName=DEPLOYER)["AccessKey"]["AccessKeyId"]
+
+    run = admin.playbook(DEPLOYER_PLAYBOOK, "-e", f"aws_deployer_iam_state={state}")
+    assert run.returncode != 0
+    assert (
+        f"the IAM user {DEPLOYER} already exists without the tags Project=taskstack, "
+        "ManagedBy=ansible: it is not this project's deployer, and nothing was changed"
+    ) in " ".join(run.output.split()), run.output[-2000:]
+    assert DEPLOYER in users(iam_emulator)
+    assert iam.list_user_tags(UserName=DEPLOYER)["Tags"] == [{"Key": "Team", "Value": "ci"}]
+    attached = iam.list_attached_user_policies(UserName=DEPLOYER)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["ci-builds"]
+    keys = iam.list_access_keys(UserName=DEPLOYER)["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [key]
+    names = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
+    assert names == ["ci-builds"]
+
+
+def test_a_managed_policy_of_the_deployers_name_that_the_project_did_not_make_is_kept(
+    iam_emulator: Emulator, admin: Runner
+) -> None:
+    iam = iam_emulator.client("iam")
+    iam.create_policy(PolicyName=DEPLOYER, PolicyDocument=json.dumps(READ_ONLY))
+    run = admin.playbook(DEPLOYER_PLAYBOOK)
+    assert run.returncode != 0
+    assert (
+        f"the managed policy {DEPLOYER} already exists without the tags Project=taskstack"
+    ) in " ".join(run.output.split()), run.output[-2000:]
+    assert DEPLOYER not in users(iam_emulator)
+    [policy] = iam.list_policies(Scope="Local")["Policies"]
+    version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+    assert version["PolicyVersion"]["Document"] == READ_ONLY
