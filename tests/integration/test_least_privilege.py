@@ -422,3 +422,47 @@ def test_a_managed_policy_of_the_deployers_name_that_the_project_did_not_make_is
     [policy] = iam.list_policies(Scope="Local")["Policies"]
     version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
     assert version["PolicyVersion"]["Document"] == READ_ONLY
+
+
+KEY_PAIR_ONLY = """\
+- name: Only the key pair role, as provision.yml runs it
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/taskstack.aws.aws:
+      region: "{{ aws_region }}"
+  roles:
+    - role: aws_key_pair
+"""
+
+
+def test_the_deployer_replaces_the_projects_key_pair_when_told_to(
+    iam_emulator: Emulator, admin: Runner, state_dir: Path, tmp_path: Path
+) -> None:
+    """The local key lost (a new machine) and made again: AWS holds the project's key pair with
+    the old public key, and aws_key_pair_adopt=true replaces it. As the deployer too: ec2_key's
+    own replacement imports the key under a temporary name without the Project tag first, which
+    the policy refuses (the role deletes the old key pair and imports the new one instead)."""
+    create_deployer(admin)
+    deployer = deployer_runner(admin)
+    playbook = tmp_path / "key_pair.yml"
+    playbook.write_text(KEY_PAIR_ONLY)
+    first = deployer.playbook(str(playbook))
+    assert first.returncode == 0, first.output[-3000:]
+    ec2 = iam_emulator.client("ec2")
+    (old,) = ec2.describe_key_pairs(KeyNames=["taskstack-key"])["KeyPairs"]
+
+    for lost in (state_dir / "keys").glob("taskstack-key*"):
+        lost.unlink()
+    refused = deployer.playbook(str(playbook))
+    assert refused.returncode != 0
+    assert "set aws_key_pair_adopt=true to replace it with yours" in refused.output
+
+    replaced = deployer.playbook(str(playbook), "-e", "aws_key_pair_adopt=true")
+    assert replaced.returncode == 0, replaced.output[-3000:]
+    (new,) = ec2.describe_key_pairs(KeyNames=["taskstack-key"])["KeyPairs"]
+    assert new["KeyFingerprint"] != old["KeyFingerprint"]
+    assert {"Key": "Project", "Value": "taskstack"} in new["Tags"]
+    again = deployer.playbook(str(playbook), "-e", "aws_key_pair_adopt=true")
+    assert again.returncode == 0 and again.changed == 0, again.recap()
