@@ -60,6 +60,16 @@ options:
         them).
     type: list
     elements: str
+  owner_tags:
+    description:
+      - 'Tags that mark a resource as the owner''s, for example
+        C({"Project": "taskstack", "ManagedBy": "ansible"}).'
+      - With O(mode=enforce), only resources that carry all of them get missing tags. Another
+        resource in the VPC (someone's instance or security group placed there, or one whose
+        owner tags were taken off) is never tagged, since tagging it as the owner's would make
+        it the owner's to delete. Its violations go to RV(unfixable) with C(not_owned=true).
+      - Without this option, V(enforce) tags every resource of the stack.
+    type: dict
   allowed_values:
     description:
       - 'Per key, the list of accepted values, for example
@@ -111,6 +121,18 @@ EXAMPLES = r"""
     required_tags:
       Project: taskstack
       Environment: dev
+
+- name: Add them only to what the project made (never to someone else's resource in the VPC)
+  taskstack.aws.tag_compliance:
+    mode: enforce
+    vpc_id: vpc-0123456789abcdef0
+    required_tags:
+      Project: taskstack
+      Environment: dev
+      ManagedBy: ansible
+    owner_tags:
+      Project: taskstack
+      ManagedBy: ansible
 """
 
 RETURN = r"""
@@ -160,7 +182,9 @@ fixed:
   elements: dict
   sample: [{resource_id: subnet-0123, resource_type: subnet, added_tags: {Project: taskstack}}]
 unfixable:
-  description: Violations O(mode=enforce) cannot fix, in the form of RV(violations).
+  description:
+    - Violations O(mode=enforce) cannot fix, in the form of RV(violations).
+    - C(not_owned) is true for a resource without all of O(owner_tags), which is never tagged.
   returned: with O(mode=enforce)
   type: list
   elements: dict
@@ -208,6 +232,9 @@ def validation_errors(params: dict[str, Any]) -> list[str]:
     rules = (params["required_tags"], params["required_keys"], params["allowed_values"])
     if not any(rules):
         errors.append("no rule given: set required_tags, required_keys or allowed_values")
+    for key, value in (params["owner_tags"] or {}).items():
+        if not isinstance(value, str):
+            errors.append(f"owner_tags.{key} must be a string (got {value!r}): quote it")
     if params["vpc_filters"] == {}:
         errors.append("vpc_filters is empty: give at least one filter, e.g. tag:Project")
     return errors
@@ -327,6 +354,8 @@ def describe_violation(violation: dict, allowed: dict[str, list]) -> str:
     if name and name != violation["resource_id"]:
         label += f" ({name})"
     problems = []
+    if violation.get("not_owned"):
+        problems.append("not the owner's, so not tagged")
     if violation["missing_keys"]:
         problems.append("missing " + ", ".join(violation["missing_keys"]))
     for key, value in violation["bad_values"].items():
@@ -342,12 +371,26 @@ def summary_line(violations: list[dict], allowed: dict[str, list]) -> str:
     return " | ".join(shown)
 
 
+def owned_ids(resources: list[Resource], owner_tags: dict[str, str] | None) -> set[str] | None:
+    """The resources that carry every owner tag; None when any resource may be tagged."""
+    if not owner_tags:
+        return None
+    return {
+        r.resource_id
+        for r in resources
+        if all(r.tags.get(key) == value for key, value in owner_tags.items())
+    }
+
+
 def plan_fixes(
-    violations: list[dict], required_tags: dict[str, str]
+    violations: list[dict], required_tags: dict[str, str], owned: set[str] | None = None
 ) -> tuple[list[dict], list[dict]]:
     """Split violations into tags to add and what enforce cannot fix."""
     fixes, unfixable = [], []
     for violation in violations:
+        if owned is not None and violation["resource_id"] not in owned:
+            unfixable.append(dict(violation, not_owned=True))
+            continue
         added = {k: required_tags[k] for k in violation["missing_keys"] if k in required_tags}
         if added:
             fixes.append(
@@ -403,7 +446,8 @@ def run_rules(module: AnsibleAWSModule, ec2) -> None:
             )
         module.exit_json(**result)
 
-    fixes, unfixable = plan_fixes(violations, required_tags)
+    owned = owned_ids(resources, params["owner_tags"])
+    fixes, unfixable = plan_fixes(violations, required_tags, owned)
     if fixes and not module.check_mode:
         apply_fixes(module, ec2, fixes)
     result.update(changed=bool(fixes), fixed=fixes, unfixable=unfixable)
@@ -411,8 +455,8 @@ def run_rules(module: AnsibleAWSModule, ec2) -> None:
         verb = "would add" if module.check_mode else "added"
         module.fail_json(
             msg=f"{verb} missing tags on {len(fixes)} resource(s), but {len(unfixable)} "
-            "violation(s) need a person (wrong value or no value in required_tags): "
-            + summary_line(unfixable, allowed),
+            "violation(s) need a person (wrong value, no value in required_tags, or a resource "
+            "that is not the owner's): " + summary_line(unfixable, allowed),
             **result,
         )
     module.exit_json(**result)
@@ -430,6 +474,7 @@ def main() -> None:
             vpc_filters=dict(type="dict"),
             required_tags=dict(type="dict"),
             required_keys=dict(type="list", elements="str", no_log=False),
+            owner_tags=dict(type="dict"),
             allowed_values=dict(type="dict"),
             key_names=dict(type="list", elements="str", default=[], no_log=False),
             include_vpc_defaults=dict(type="bool", default=False),

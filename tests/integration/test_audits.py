@@ -48,26 +48,42 @@ def enforce_tags(stack: Runner):
     )
 
 
-def test_an_untagged_resource_in_the_vpc_is_found_then_fixed_by_enforce(stack, stack_emulator):
+def subnet_tags(ec2, subnet_id: str) -> dict[str, str]:
+    found = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0].get("Tags", [])
+    return {t["Key"]: t["Value"] for t in found}
+
+
+def test_enforce_puts_back_the_projects_tags_and_never_tags_someone_elses(stack, stack_emulator):
+    """A tag taken off the project's subnet is found by the audit and put back by enforce. A
+    subnet someone else made in the project's VPC is found too, but never tagged: tagged as the
+    project's, the next teardown would delete it."""
     ec2 = stack_emulator.client("ec2")
     (vpc,) = ec2.describe_vpcs(Filters=project_filter())["Vpcs"]
-    stray = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
+    (ours,) = ec2.describe_subnets(Filters=project_filter())["Subnets"]
+    ec2.delete_tags(Resources=[ours["SubnetId"]], Tags=[{"Key": "Environment"}])
 
     audit = stack.playbook("playbooks/audit.yml")
     assert audit.returncode != 0
     error = [line for line in audit.output.splitlines() if line.startswith("[ERROR]")][-1]
-    assert stray in error
+    assert ours["SubnetId"] in error
     assert error.count("subnet-") == 1  # exactly that one resource
 
     enforce = enforce_tags(stack)
     assert enforce.returncode == 0, enforce.output[-3000:]
     assert enforce.changed == 1
-    tags = {
-        t["Key"]: t["Value"] for t in ec2.describe_subnets(SubnetIds=[stray])["Subnets"][0]["Tags"]
-    }
-    assert tags == {"Project": "taskstack", "Environment": "dev", "ManagedBy": "ansible"}
-
+    assert subnet_tags(ec2, ours["SubnetId"])["Environment"] == "dev"
     again = enforce_tags(stack)
     assert again.returncode == 0, again.output[-3000:]
     assert again.changed == 0
-    ec2.delete_subnet(SubnetId=stray)
+
+    stray = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
+    try:
+        refused = enforce_tags(stack)
+        assert refused.returncode != 0
+        assert refused.changed == 0
+        assert f"subnet {stray}: not the owner's, so not tagged" in " ".join(
+            refused.output.split()
+        ), refused.output[-3000:]
+        assert subnet_tags(ec2, stray) == {}
+    finally:
+        ec2.delete_subnet(SubnetId=stray)

@@ -11,6 +11,7 @@ from ansible_collections.taskstack.aws.tests.unit.ec2_stack import (
 )
 from ansible_collections.taskstack.aws.tests.unit.module_runner import run_module
 
+TAGS_ENV = {"Environment": "dev"}
 RULES = {
     "required_tags": TAGS,
     "allowed_values": {"Environment": ["dev", "staging", "prod"]},
@@ -209,6 +210,49 @@ def test_enforce_never_tags_the_default_or_another_vpc(stack, ec2):
     for resource in (stack.default_subnet, stack.default_instance, stack.other_subnet):
         assert tags_of(ec2, resource) == {}
     assert tags_of(ec2, stack.other_vpc) == {"Project": "other"}
+
+
+def test_enforce_with_owner_tags_never_tags_someone_elses_resource(stack, ec2):
+    """A colleague's subnets in the project's VPC, one untagged, one with only the Project tag
+    (a cost tag): tagged as the project's, teardown would delete them. Only the project's own
+    resource, which lost a tag, gets it back."""
+    made = {"ManagedBy": "ansible"}
+    ec2.create_tags(Resources=[stack.subnet], Tags=[{"Key": "ManagedBy", "Value": "ansible"}])
+    ec2.delete_tags(Resources=[stack.subnet], Tags=[{"Key": "Environment"}])
+    theirs = ec2.create_subnet(
+        VpcId=stack.vpc,
+        CidrBlock="10.0.2.0/24",
+        TagSpecifications=tag_specs("subnet", tags={"Team": "b"}),
+    )["Subnet"]["SubnetId"]
+    cost_tagged = ec2.create_subnet(
+        VpcId=stack.vpc,
+        CidrBlock="10.0.3.0/24",
+        TagSpecifications=tag_specs("subnet", tags={"Project": "taskstack"}),
+    )["Subnet"]["SubnetId"]
+    args = {
+        "mode": "enforce",
+        "vpc_filters": {"tag:Project": "taskstack"},
+        # What the project's subnet lost; the rest of the stack has it.
+        "required_tags": {"Environment": "dev"},
+        "owner_tags": {"Project": "taskstack", **made},
+    }
+
+    for check_mode in (True, False):
+        result = run_module("tag_compliance", args, check_mode=check_mode)
+        assert result["failed"] is True
+        assert result["fixed"] == [
+            {"resource_id": stack.subnet, "resource_type": "subnet", "added_tags": TAGS_ENV}
+        ]
+        unfixable = {v["resource_id"]: v for v in result["unfixable"]}
+        assert set(unfixable) == {theirs, cost_tagged}
+        assert all(v["not_owned"] for v in unfixable.values())
+        assert (
+            f"subnet {theirs}: not the owner's, so not tagged; missing Environment"
+            in (result["msg"])
+        )
+    assert tags_of(ec2, theirs) == {"Team": "b"}
+    assert tags_of(ec2, cost_tagged) == {"Project": "taskstack"}
+    assert tags_of(ec2, stack.subnet) == {**TAGS, **made}
 
 
 def test_enforce_denied_names_create_tags(stack, ec2, restricted_credentials):
