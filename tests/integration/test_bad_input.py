@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import REPO_ROOT, Emulator, Runner, free_port
-from stack_testing import playbook_env_for, put_alarm_by_hand
+from stack_testing import NEWEST_UBUNTU_AMI, playbook_env_for, put_alarm_by_hand
 
 pytestmark = pytest.mark.slow
 
@@ -576,6 +576,19 @@ def alarm_topic_of_another_project(emulator: Emulator) -> None:
     emulator.client("sns").create_topic(Name="taskstack-alarms", Tags=OTHER_PROJECT)
 
 
+def instance_of_our_name_made_by_hand(emulator: Emulator) -> None:
+    """Someone's own taskstack-server, with Project as a cost tag but no ManagedBy."""
+    emulator.client("ec2").run_instances(
+        ImageId=NEWEST_UBUNTU_AMI,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": named("taskstack-server", "taskstack")}
+        ],
+    )
+
+
 NOT_OURS = [
     # (id, what the account holds, extra vars, what the error line must say)
     (
@@ -668,6 +681,14 @@ RED_TEAM_NOT_OURS = [
         {"aws_network_tags": {}},
         "aws_network_tags must hold Project=taskstack",
         id="network-tags-emptied",
+    ),
+    # The instance was found by its Project and Name tags: ec2_instance's exact_count took
+    # that one as the project's (its security groups changed, started if stopped).
+    pytest.param(
+        instance_of_our_name_made_by_hand,
+        {},
+        "An instance named taskstack-server tagged Project=taskstack (i-",
+        id="instance-of-our-name-made-by-hand",
     ),
     # Found by a review helper: the run relabelled every resource of the dev stack prod.
     pytest.param(
