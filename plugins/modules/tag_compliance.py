@@ -355,7 +355,7 @@ def describe_violation(violation: dict, allowed: dict[str, list]) -> str:
         label += f" ({name})"
     problems = []
     if violation.get("not_owned"):
-        problems.append("not the owner's, so not tagged")
+        problems.append("without the owner tags, not tagged (tag it by hand if it is the owner's)")
     if violation["missing_keys"]:
         problems.append("missing " + ", ".join(violation["missing_keys"]))
     for key, value in violation["bad_values"].items():

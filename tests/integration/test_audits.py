@@ -3,6 +3,8 @@ preflight ensured it), the tagging rules hold."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from harness import Emulator, Runner
 from stack_testing import SharedStack, project_filter
@@ -81,9 +83,30 @@ def test_enforce_puts_back_the_projects_tags_and_never_tags_someone_elses(stack,
         refused = enforce_tags(stack)
         assert refused.returncode != 0
         assert refused.changed == 0
-        assert f"subnet {stray}: not the owner's, so not tagged" in " ".join(
-            refused.output.split()
+        assert (
+            f"subnet {stray}: without the owner tags, not tagged (tag it by hand if it is the "
+            "owner's)" in " ".join(refused.output.split())
         ), refused.output[-3000:]
         assert subnet_tags(ec2, stray) == {}
     finally:
         ec2.delete_subnet(SubnetId=stray)
+
+
+def test_enforce_without_the_projects_owner_tags_is_refused(stack):
+    """Without Project and ManagedBy among the required tags, enforce could not tell the
+    project's resources from someone else's in the VPC: one line, before any tag is written."""
+    run = stack.playbook(
+        "playbooks/audit.yml",
+        "-e",
+        "aws_tag_audit_mode=enforce",
+        "-e",
+        json.dumps({"aws_tag_audit_required_tags": {"Environment": "dev"}}),
+        "-e",
+        '{"aws_tag_audit_required_keys": []}',
+    )
+    assert run.returncode != 0
+    assert (
+        "aws_tag_audit_mode=enforce needs Project and ManagedBy in aws_tag_audit_required_tags "
+        "(it has Environment)" in " ".join(run.output.split())
+    ), run.output[-3000:]
+    assert run.changed == 0

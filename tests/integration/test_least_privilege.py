@@ -396,7 +396,7 @@ def test_a_user_of_the_deployers_name_that_the_project_did_not_make_is_left_alon
     assert run.returncode != 0
     assert (
         f"the IAM user {DEPLOYER} already exists without the tags Project=taskstack, "
-        "ManagedBy=ansible: it is not this project's deployer, and nothing was changed"
+        "ManagedBy=ansible: not this project's deployer, and nothing was changed"
     ) in " ".join(run.output.split()), run.output[-2000:]
     assert DEPLOYER in users(iam_emulator)
     assert iam.list_user_tags(UserName=DEPLOYER)["Tags"] == [{"Key": "Team", "Value": "ci"}]

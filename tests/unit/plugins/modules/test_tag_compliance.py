@@ -247,8 +247,8 @@ def test_enforce_with_owner_tags_never_tags_someone_elses_resource(stack, ec2):
         assert set(unfixable) == {theirs, cost_tagged}
         assert all(v["not_owned"] for v in unfixable.values())
         assert (
-            f"subnet {theirs}: not the owner's, so not tagged; missing Environment"
-            in (result["msg"])
+            f"subnet {theirs}: without the owner tags, not tagged (tag it by hand if it is the "
+            "owner's); missing Environment" in (result["msg"])
         )
     assert tags_of(ec2, theirs) == {"Team": "b"}
     assert tags_of(ec2, cost_tagged) == {"Project": "taskstack"}
