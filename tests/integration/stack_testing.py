@@ -131,3 +131,18 @@ def hosted_stack(
         yield stack
     finally:
         emulator.stop()
+
+
+def role_only_playbook(role: str) -> str:
+    """A playbook running one provisioning role on localhost, as provision.yml runs it."""
+    return f"""\
+- name: Only the {role.removeprefix("aws_").replace("_", " ")} role, as provision.yml runs it
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/taskstack.aws.aws:
+      region: "{{{{ aws_region }}}}"
+  roles:
+    - role: {role}
+"""

@@ -41,6 +41,7 @@ from stack_testing import (
     PROVISIONING,
     count_project_resources,
     playbook_env_for,
+    role_only_playbook,
 )
 
 # Global services: aws:RequestedRegion is us-east-1 for them whatever the project's region.
@@ -424,17 +425,7 @@ def test_a_managed_policy_of_the_deployers_name_that_the_project_did_not_make_is
     assert version["PolicyVersion"]["Document"] == READ_ONLY
 
 
-KEY_PAIR_ONLY = """\
-- name: Only the key pair role, as provision.yml runs it
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  module_defaults:
-    group/taskstack.aws.aws:
-      region: "{{ aws_region }}"
-  roles:
-    - role: aws_key_pair
-"""
+KEY_PAIR_ONLY = role_only_playbook("aws_key_pair")
 
 
 def test_the_deployer_replaces_the_projects_key_pair_when_told_to(

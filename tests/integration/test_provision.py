@@ -18,6 +18,7 @@ from stack_testing import (
     count_project_resources,
     playbook_env_for,
     project_filter,
+    role_only_playbook,
 )
 
 pytestmark = pytest.mark.slow
@@ -340,17 +341,7 @@ def test_the_summary_costs_the_instance_type_that_runs(provisioned, ec2, instanc
 # On an emulator of their own: these runs change the instance type, which the shared stack's
 # tests above must not see.
 
-NETWORK_ONLY = """\
-- name: Only the network role, as provision.yml runs it
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  module_defaults:
-    group/taskstack.aws.aws:
-      region: "{{ aws_region }}"
-  roles:
-    - role: aws_network
-"""
+NETWORK_ONLY = role_only_playbook("aws_network")
 # In moto's offerings data, like in AWS's, c6id is not offered in eu-west-3a.
 NOT_IN_THE_FIRST_ZONE = "c6id.large"
 
@@ -437,9 +428,7 @@ def test_a_type_no_zone_offers_is_refused_in_one_line(own_runner, own_emulator, 
     assert own_emulator.client("ec2").describe_subnets(Filters=project_filter())["Subnets"] == []
 
 
-KEY_PAIR_ONLY = NETWORK_ONLY.replace("Only the network role", "Only the key pair role").replace(
-    "role: aws_network", "role: aws_key_pair"
-)
+KEY_PAIR_ONLY = role_only_playbook("aws_key_pair")
 
 
 def test_key_pair_tags_changed_in_aws_are_corrected_without_reimporting(
