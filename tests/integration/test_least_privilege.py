@@ -425,9 +425,6 @@ def test_a_managed_policy_of_the_deployers_name_that_the_project_did_not_make_is
     assert version["PolicyVersion"]["Document"] == READ_ONLY
 
 
-KEY_PAIR_ONLY = role_only_playbook("aws_key_pair")
-
-
 def test_the_deployer_replaces_the_projects_key_pair_when_told_to(
     iam_emulator: Emulator, admin: Runner, state_dir: Path, tmp_path: Path
 ) -> None:
@@ -438,7 +435,7 @@ def test_the_deployer_replaces_the_projects_key_pair_when_told_to(
     create_deployer(admin)
     deployer = deployer_runner(admin)
     playbook = tmp_path / "key_pair.yml"
-    playbook.write_text(KEY_PAIR_ONLY)
+    playbook.write_text(role_only_playbook("aws_key_pair"))
     first = deployer.playbook(str(playbook))
     assert first.returncode == 0, first.output[-3000:]
     ec2 = iam_emulator.client("ec2")

@@ -428,14 +428,11 @@ def test_a_type_no_zone_offers_is_refused_in_one_line(own_runner, own_emulator, 
     assert own_emulator.client("ec2").describe_subnets(Filters=project_filter())["Subnets"] == []
 
 
-KEY_PAIR_ONLY = role_only_playbook("aws_key_pair")
-
-
 def test_key_pair_tags_changed_in_aws_are_corrected_without_reimporting(
     own_runner, own_emulator, tmp_path
 ):
     playbook = tmp_path / "key_pair.yml"
-    playbook.write_text(KEY_PAIR_ONLY)
+    playbook.write_text(role_only_playbook("aws_key_pair"))
     first = own_runner.playbook(str(playbook))
     assert first.returncode == 0, first.output[-3000:]
     ec2 = own_emulator.client("ec2")
@@ -477,7 +474,7 @@ def test_a_key_pair_of_the_same_name_that_is_not_ours_is_never_replaced(
         **({"TagSpecifications": [{"ResourceType": "key-pair", "Tags": tags}]} if tags else {}),
     )
     playbook = tmp_path / "key_pair.yml"
-    playbook.write_text(KEY_PAIR_ONLY)
+    playbook.write_text(role_only_playbook("aws_key_pair"))
 
     run = own_runner.playbook(str(playbook))
     assert run.returncode != 0
