@@ -89,11 +89,13 @@ test-unit: setup ## The fast lane: modules, filters, validation, the emulator, d
 test-collection: setup ## ansible-test sanity, and units (tests/unit), on the collection taskstack.aws as built (no Docker)
 	tests/tools/ansible-test.sh sanity units
 
-# One scenario runs one converge at a time, about one CPU: two run at once, each on a host
-# container of its own name, the longest first; each one's output is printed when it ends (-O).
-ROLE_SCENARIOS := $(addprefix role-scenario-,app_deploy docker_engine host_hardening package_lists)
+# One scenario runs one converge at a time, each on a host container of its own name; each
+# one's output is printed when it ends (-O). Three run at once, the one that waits most
+# (package_lists' verify holds apt's locks for seconds at a time) first, then the longest; the
+# shortest follows package_lists.
+ROLE_SCENARIOS := $(addprefix role-scenario-,package_lists app_deploy docker_engine host_hardening)
 test-roles: setup host-images ## Molecule: each host role alone on the test host image
-	@$(MAKE) --no-print-directory -j2 -O $(ROLE_SCENARIOS)
+	@$(MAKE) --no-print-directory -j3 -O $(ROLE_SCENARIOS)
 
 .PHONY: $(ROLE_SCENARIOS)
 $(ROLE_SCENARIOS): role-scenario-%:

@@ -14,12 +14,12 @@ each (package_lists_lock_timeout_s, 600 s), and succeed with the refresh made in
 (no foreground refresh) and the engine installed as soon as dpkg's locks are free, after a wait
 that said so every few seconds. Without the lock_timeout of the roles' apt tasks it failed: the
 install, after 60 s, "Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 7
-(python3)".
+(python3)". With user data (cloud-init waits 30 s for the locks), the same jobs are kept back
+by the document: tests/integration/test_user_data.py's stack runs them too.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -49,7 +49,7 @@ LOCK_WAIT_POLL_S = 5
 DPKG_INSTALLED = re.compile(r"^(?P<when>\S+ \S+) status installed (?P<package>[^:\s]+)")
 
 
-# One stack per test, stopped when it ends: the two never run side by side in a worker.
+# A stack of its own, stopped when the test ends.
 @pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
     work, state = tmp_path_factory.mktemp("first-boot-emulator"), tmp_path_factory.mktemp("state")
@@ -124,36 +124,3 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     assert installed, "docker.io was not installed"
     # dpkg's log counts whole seconds.
     assert int(dpkg_free) <= installed[-1] < dpkg_free + 30, (dpkg_free, installed)
-
-
-@pytest.fixture
-def user_data_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
-    work = tmp_path_factory.mktemp("first-boot-user-data-emulator")
-    state = tmp_path_factory.mktemp("state")
-    settings = {"EMBEDDED_HOST_FIRST_BOOT_APT_S": str(FIRST_BOOT_APT_S)}
-    with hosted_stack("first-boot-apt-user-data-test", work, state, settings) as stack:
-        yield stack
-
-
-def test_user_data_keeps_apts_first_boot_jobs_until_its_packages_are_in(user_data_stack):
-    """cloud-init waits 30 s for apt's lock, then fails the document: the document masks the
-    jobs for this boot before their timers can start them, and unmasks them once its packages
-    are in, before host_hardening's commands start the timers (roles/host_user_data). Without
-    that, the same converge failed with cloud-init's "Could not get APT lock" (jobs of 40 s by
-    hand, and this test's 90 s)."""
-    run = user_data_stack.site("-e", "aws_instance_bootstrap=user_data")
-    assert run.returncode == 0, run.output[-6000:]
-    status = json.loads(on_the_host(user_data_stack, "cloud-init", "status", "--format", "json"))
-    assert status["status"] == "done", status
-    assert status["errors"] == [], status
-    # The stand-in found both units masked when the timers could first start them.
-    events = set(job_times(on_the_host(user_data_stack, "cat", hosts.FIRST_BOOT_APT_LOG)))
-    assert events == {("masked", LISTS_JOB), ("masked", DPKG_JOB)}
-    # Unmasked once the packages were in, before host_hardening's part started their timers.
-    for unit, _ in hosts.FIRST_BOOT_APT_JOBS:
-        assert on_the_host(user_data_stack, "systemctl", "is-enabled", unit).strip() == "static"
-    timers = ["apt-daily.timer", "apt-daily-upgrade.timer"]
-    assert on_the_host(user_data_stack, "systemctl", "is-active", *timers).split() == [
-        "active",
-        "active",
-    ]

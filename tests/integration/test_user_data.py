@@ -17,6 +17,13 @@ then runs the whole site.yml: it meets that case every time rather than by chanc
 file and a hosted stack of its own, one more first converge: 414 s of a worker, measured with
 pytest --durations=0. The wait play is the same under either bootstrap.)
 
+The host runs the embedded stand-in for a new Ubuntu instance's first-boot apt jobs
+(EMBEDDED_HOST_FIRST_BOOT_APT_S, embedded/hosts.py), each holding apt's locks 90 s, longer
+than cloud-init's 30 s wait for them: the document masks the jobs for that boot before their
+timers can start them, and unmasks them once its packages are in (roles/host_user_data). The
+SSH path's wait for them is tests/integration/test_first_boot_apt.py. (That check had a hosted
+stack of its own too: 69 s of a worker in the CI run of 2026-12-05.)
+
 The tests share one emulator with host containers on free ports and run in file order, on
 one pytest-xdist worker (tests/conftest.py).
 """
@@ -34,6 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import harness
+import hosts
 import pytest
 from stack_testing import (
     ONE_OF_EACH,
@@ -62,12 +70,15 @@ HOST_BOOT_TIMEOUT_S = 180
 # What the project's strategy plugin prints at -v: Mitogen ran the plays, or could not load.
 MITOGEN_LINE = "strategy: Mitogen for Ansible's linear strategy"
 MITOGEN_FALLBACK = "Mitogen for Ansible cannot be loaded"
+# Longer than cloud-init's own 30 s wait for apt's lock: a job that ran would fail the document.
+FIRST_BOOT_APT_S = 90
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
     work, state = tmp_path_factory.mktemp("user-data-emulator"), tmp_path_factory.mktemp("state")
-    with hosted_stack("user-data-test", work, state) as stack:
+    settings = {"EMBEDDED_HOST_FIRST_BOOT_APT_S": str(FIRST_BOOT_APT_S)}
+    with hosted_stack("user-data-test", work, state, settings) as stack:
         yield stack
 
 
@@ -165,9 +176,25 @@ def test_user_data_prepares_the_host_and_the_configure_phase_changes_nothing(sta
     assert "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf" in document
     assert "/etc/docker/daemon.json" in document
     assert on_the_host(stack, "id", "-nG", "ubuntu").stdout.split().count("docker") == 1
+    first_boot_apt_jobs_were_kept_back(stack)
 
     with urllib.request.urlopen(f"{stack.emulator.hosts.api_url}/api/tasks", timeout=10) as answer:
         assert answer.status == 200
+
+
+def first_boot_apt_jobs_were_kept_back(stack: harness.Stack) -> None:
+    """The stand-in found both jobs' units masked when their timers could first start them, and
+    the document unmasked them once its packages were in, before host_hardening's part started
+    the timers. Without the mask the same converge failed with cloud-init's "Could not get APT
+    lock" (jobs of 40 s by hand, and of FIRST_BOOT_APT_S)."""
+    log = on_the_host(stack, "cat", hosts.FIRST_BOOT_APT_LOG).stdout
+    events = {tuple(line.split()[:2]) for line in log.splitlines()}
+    assert events == {("masked", ",".join(paths)) for _, paths in hosts.FIRST_BOOT_APT_JOBS}, log
+    for unit, _ in hosts.FIRST_BOOT_APT_JOBS:
+        assert on_the_host(stack, "systemctl", "is-enabled", unit).stdout.strip() == "static"
+    timers = ["apt-daily.timer", "apt-daily-upgrade.timer"]
+    active = on_the_host(stack, "systemctl", "is-active", *timers).stdout.split()
+    assert active == ["active", "active"], active
 
 
 def test_a_changed_document_is_said_and_the_instance_is_kept(stack):
