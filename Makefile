@@ -17,7 +17,7 @@ EMULATOR := $(BIN)/python embedded/emulator.py
 WITH_LOCAL_ENV := eval "$$($(EMULATOR) env)" &&
 
 .PHONY: docs setup prerequisites demo destroy local-env unset-local-env emulator-start emulator-stop host-images \
-	test test-cold test-unit lint test-python test-collection test-roles test-stack test-readme bench help
+	test test-cold test-unit lint test-python test-collection test-roles test-stack test-readme test-waits bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -80,8 +80,11 @@ FAST_LANE := tests/unit tests/validate tests/embedded tests/bench $(wildcard tes
 # tests/unit runs once in `make test`: in test-collection, by `ansible-test units` (the collection's
 # own runner, on the collection as built, pytest-xdist on every CPU); test-unit runs it with pytest.
 # --durations: the slowest tests close the log, where the suite's time goes (issue 17).
-test-python: setup host-images ## pytest but tests/unit (test-collection runs it): the playbooks on the emulator (with a host for the resilience tests), the app
-	$(PYTEST_PARALLEL) --durations=30 --ignore=tests/unit
+test-python: setup host-images ## pytest but tests/unit (test-collection runs it) and test-waits: the playbooks on the emulator (with a host for the resilience tests), the app
+	$(PYTEST_PARALLEL) --durations=30 --ignore=tests/unit -m "not waits"
+
+test-waits: setup host-images ## The tests that mostly wait (marked waits: a new host's apt jobs), one at a time
+	$(BIN)/pytest --durations=5 --ignore=tests/unit -m waits
 
 test-unit: setup ## The fast lane: modules, filters, validation, the emulator, docs; no image kit or Docker
 	$(PYTEST_PARALLEL) -m "not slow" $(FAST_LANE)
@@ -112,12 +115,13 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 # that runs one converge or one lint at a time leaves a CPU mostly idle (a sampler of
 # /proc/stat's counters in `.ci/run`: 45-75 % busy while one of them ran alone), so they run
 # side by side (" + "): lint and ansible-test (no Docker) beside the kit's build; the README's
-# commands, the whole-stack scenario and the role scenarios (two at a time, test-roles) together,
-# each on its own ports and container names. test-python keeps both CPUs to itself. In `.ci/run`
+# commands, the whole-stack scenario, the role scenarios (three at a time, test-roles) and the
+# tests that mostly wait (test-waits) together, each on its own ports and container names.
+# test-python keeps both CPUs to itself. In `.ci/run`
 # (2026-12-04) the two stages took 169 + 292 s, against 123 + 357 + 181 s as three pairs (lint +
 # kit, readme + roles one at a time, stack + ansible-test) on 8e19192.
 # One kit build runs at a time (build.sh).
-SUITE := "test-readme + test-stack + test-roles" test-python
+SUITE := "test-readme + test-stack + test-roles + test-waits" test-python
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
 	@tests/tools/stages.sh prerequisites setup "lint + test-collection + host-images" $(SUITE)
 

@@ -29,7 +29,9 @@ import hosts
 import pytest
 from stack_testing import hosted_stack
 
-pytestmark = pytest.mark.slow
+# Three minutes of it are the jobs' waits, a CPU mostly idle: `make test-waits` runs it beside
+# the converge stage (make test), not on one of test-python's workers.
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 # Longer than ansible.builtin.apt's own lock_timeout (WAITED_S), with a margin for the seconds
 # between the host's start and the configure phase (about 5 s on an idle machine, three times
