@@ -117,9 +117,10 @@ test-readme: setup host-images ## README's first command in a clean clone: make 
 # side by side (" + "): lint and ansible-test (no Docker) beside the kit's build; the README's
 # commands, the whole-stack scenario, the role scenarios (three at a time, test-roles) and the
 # tests that mostly wait (test-waits) together, each on its own ports and container names.
-# test-python keeps both CPUs to itself. In `.ci/run`
-# (2026-12-04) the two stages took 169 + 292 s, against 123 + 357 + 181 s as three pairs (lint +
-# kit, readme + roles one at a time, stack + ansible-test) on 8e19192.
+# test-python keeps both CPUs to itself (tests/test_pytest_collection.py: with test-waits, it
+# runs every test once). In `.ci/run` (2026-12-04) the two stages took 169 + 292 s, against
+# 123 + 357 + 181 s as three pairs (lint + kit, readme + roles one at a time, stack +
+# ansible-test) on 8e19192; on 2026-12-06, 220 + 310 s with the role scenarios under Mitogen.
 # One kit build runs at a time (build.sh).
 SUITE := "test-readme + test-stack + test-roles + test-waits" test-python
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,35 @@ def test_every_test_that_needs_a_worker_of_its_own_exists():
         if not file.is_file() or f"def {function}(" not in file.read_text():
             missing.append(nodeid)
     assert missing == []
+
+
+def make_variable(name: str) -> str:
+    """A variable of the Makefile as make expands it (make -p, nothing run)."""
+    run = subprocess.run(
+        ["make", "-pn", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith(f"{name} := ")]
+    return line.removeprefix(f"{name} := ")
+
+
+def marker_expression(target: str) -> str:
+    """The -m expression of the pytest command a make target runs (make -n, nothing run)."""
+    run = subprocess.run(
+        ["make", "-n", target], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    (command,) = [line for line in run.stdout.splitlines() if "/pytest " in line]
+    words = shlex.split(command)
+    return words[words.index("-m") + 1]
+
+
+def test_make_test_runs_every_test_but_the_units_once_in_test_python_or_test_waits():
+    """test-waits runs beside the converge stage what test-python leaves out: a test in neither
+    (or in both) would be lost (or run twice) by `make test`."""
+    suite = make_variable("SUITE")
+    assert "test-waits" in suite and "test-python" in suite, suite
+    everything = set(collected("--ignore=tests/unit"))
+    python = set(collected("--ignore=tests/unit", "-m", marker_expression("test-python")))
+    waits = set(collected("--ignore=tests/unit", "-m", marker_expression("test-waits")))
+    assert waits, "no test is marked waits"
+    assert python & waits == set()
+    assert python | waits == everything
