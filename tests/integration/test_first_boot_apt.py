@@ -47,8 +47,9 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-taskstack-hardening.conf"
 # package_lists' wait for another apt's locks (tasks/apt.yml), before the installs.
 LOCK_WAIT = "Wait while another apt or dpkg holds apt's locks"
 LOCK_WAIT_POLL_S = 5
-# "<date> <time> status installed <package>:<arch> <version>" in dpkg's log.
-DPKG_INSTALLED = re.compile(r"^(?P<when>\S+ \S+) status installed (?P<package>[^:\s]+)")
+# "<date> <time> install <package>:<arch> <old version> <new version>" in dpkg's log: dpkg
+# starts to unpack the package.
+DPKG_INSTALL_STARTS = re.compile(r"^(?P<when>\S+ \S+) install (?P<package>[^:\s]+)")
 
 
 # A stack of its own, stopped when the test ends.
@@ -118,11 +119,13 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     # The wait said so, a line every few seconds, instead of an install that hung without a word.
     retries = [line for line in run.output.splitlines() if "RETRYING" in line and LOCK_WAIT in line]
     assert len(retries) >= WAITED_S // LOCK_WAIT_POLL_S, run.output[-6000:]
-    installed = [
+    unpacked = [
         epoch_on_the_host(stack, match["when"])
         for line in on_the_host(stack, "cat", "/var/log/dpkg.log").splitlines()
-        if (match := DPKG_INSTALLED.match(line)) and match["package"] == "docker.io"
+        if (match := DPKG_INSTALL_STARTS.match(line)) and match["package"] == "docker.io"
     ]
-    assert installed, "docker.io was not installed"
-    # dpkg's log counts whole seconds.
-    assert int(dpkg_free) <= installed[-1] < dpkg_free + 30, (dpkg_free, installed)
+    assert unpacked, "docker.io was not installed"
+    # When dpkg started on it, not when it ended: unpacking and configuring 385 MB took 34 s
+    # under the suite's load, where the seconds after the release (a poll, the task's start,
+    # apt's download) are a few. dpkg's log counts whole seconds.
+    assert int(dpkg_free) <= unpacked[-1] < dpkg_free + 30, (dpkg_free, unpacked)
