@@ -39,6 +39,8 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="${KIT_CACHE_DIR:-$ROOT/.cache/images}"
 MIRROR="${KIT_MIRROR:-http://deb.debian.org/debian}"
 SUITE=trixie
+# trixie's version: the stand-in host's settings in roles/docker_engine are vars/Debian-13.yml.
+SUITE_VERSION=13
 CA_BUNDLE="${KIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 # Bump to force a rebuild of everything after a change in this script. Not bumped for the base
 # without docs (2026-12-03): a kit built before stays valid, and a rebuild of the base needs
@@ -193,10 +195,13 @@ make_context() {
   ' "$CA_BUNDLE"
 }
 
-# build_image DIR NAME: rebuild NAME from DIR when the inputs' hash differs from its label
+# build_image DIR NAME [ARG=VALUE...]: rebuild NAME from DIR when the inputs' hash (the build
+# arguments given included) differs from its label
 build_image() {
-  local dir="$1" name="$2" want have ctx
-  want="$( { echo "v$KIT_VERSION"; id_of "$BASE_IMAGE"; dir_hash "$dir"; sha <"$CA_BUNDLE"; echo "$MIRROR"; } | sha)"
+  local dir="$1" name="$2" want have ctx arg build_args=()
+  shift 2
+  for arg; do build_args+=(--build-arg "$arg"); done
+  want="$( { echo "v$KIT_VERSION"; id_of "$BASE_IMAGE"; dir_hash "$dir"; sha <"$CA_BUNDLE"; echo "$MIRROR"; printf '%s\n' "$@"; } | sha)"
   have="$(label_of "$name")"
   if [[ $FORCE == 0 && "$have" == "$want" ]]; then
     log "$name up to date"
@@ -206,10 +211,23 @@ build_image() {
   make_context "$dir" "$ctx"
   log "building $name from tests/images/$(basename "$dir")"
   DOCKER_BUILDKIT=0 docker build --quiet \
-    --build-arg "BASE=$BASE_IMAGE" --build-arg "MIRROR=$MIRROR" \
+    --build-arg "BASE=$BASE_IMAGE" --build-arg "MIRROR=$MIRROR" "${build_args[@]}" \
     --label "$LABEL=$want" -t "$name" "$ctx" >"$CACHE/build-$(basename "$dir").log" 2>&1 \
     || { tail -30 "$CACHE/build-$(basename "$dir").log" >&2; die "build of $name failed"; }
   rm -rf "$ctx"
+}
+
+# The packages roles/docker_engine installs on the stand-in host: its list for the
+# distribution's packages on Debian $SUITE_VERSION and the Python libraries of its defaults, each
+# a YAML list of plain names under its key (read here, so that the role stays their one source).
+engine_packages() {
+  yaml_list docker_engine_os_distribution_packages \
+    "$ROOT/roles/docker_engine/vars/Debian-$SUITE_VERSION.yml"
+  yaml_list docker_engine_python_packages "$ROOT/roles/docker_engine/defaults/main.yml"
+}
+# yaml_list KEY FILE: the items of the top-level list KEY of FILE, one per line
+yaml_list() {
+  awk -v key="$1:" '$1 == key { on = 1; next } on && /^ *- / { print $2; next } { on = 0 }' "$2"
 }
 
 # Kits before this one tagged the stand-ins with the official names, replacing the real images
@@ -303,7 +321,9 @@ lock_the_kit() {
 lock_the_kit
 start=$SECONDS
 build_base
-build_image "$HERE/testhost" "$HOST_IMAGE"
+engine_debs="$(engine_packages | xargs)"
+[[ -n $engine_debs ]] || die "no package list found in roles/docker_engine for Debian $SUITE_VERSION"
+build_image "$HERE/testhost" "$HOST_IMAGE" "ENGINE_PACKAGES=$engine_debs"
 retire_official_names
 for spec in "${APP_IMAGES[@]}"; do
   read -r dir var official <<<"$spec"

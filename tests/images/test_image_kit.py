@@ -16,11 +16,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD = REPO_ROOT / "tests" / "images" / "build.sh"
 CACHE = Path(os.environ.get("KIT_CACHE_DIR", REPO_ROOT / ".cache" / "images"))
 LABEL = "org.taskstack.kit.hash"
+ENGINE_ROLE = REPO_ROOT / "roles" / "docker_engine"
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -91,3 +93,31 @@ def test_no_image_the_kit_builds_carries_an_official_name(description: dict):
             assert name in description["images"], f"{name} is an extra name of a kit image"
     for name in description["env"].values():
         assert name.startswith(description["namespace"] + "/")
+
+
+def engine_packages() -> set[str]:
+    """What roles/docker_engine installs on the stand-in host (Debian 13) with its defaults."""
+    platform = yaml.safe_load((ENGINE_ROLE / "vars" / "Debian-13.yml").read_text())
+    defaults = yaml.safe_load((ENGINE_ROLE / "defaults" / "main.yml").read_text())
+    return set(
+        platform["docker_engine_os_distribution_packages"]
+        + defaults["docker_engine_python_packages"]
+    )
+
+
+def test_the_host_image_has_every_engine_package_installed_or_in_apts_cache(description: dict):
+    (host,) = (name for name in description["images"] if name.startswith("taskstack-testhost:"))
+    listing = docker(
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint=sh",
+        host,
+        "-c",
+        "dpkg-query -W -f='${Package} ${Status}\\n'; ls /var/cache/apt/archives",
+    ).stdout.splitlines()
+    installed = {line.split()[0] for line in listing if line.endswith(" installed")}
+    cached = {line.split("_")[0] for line in listing if line.endswith(".deb")}
+
+    assert engine_packages() - installed <= cached, "build.sh no longer reads the role's list"
+    assert cached - installed, "the engine's packages are installed in the image, not cached"
