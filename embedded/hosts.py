@@ -119,6 +119,17 @@ for job in sys.argv[5:]:
 STOP_GRACE_S = 60
 
 
+def first_boot_apt_events(log: str) -> dict[tuple[str, str], float]:
+    """(event, job) -> when, from the stand-in's log (FIRST_BOOT_APT_LOG, read off the host).
+    Events: locked, released, masked, timeout; a job is named by its lock files joined by commas
+    (",".join of a FIRST_BOOT_APT_JOBS entry's paths)."""
+    events = {}
+    for line in log.splitlines():
+        event, job, when = line.split()
+        events[(event, job)] = float(when)
+    return events
+
+
 def published_ports_from_env(text: str) -> dict[int, int]:
     """EMBEDDED_HOST_PORTS: a JSON object {"<instance port>": <port on 127.0.0.1>, ...}."""
     if not text:

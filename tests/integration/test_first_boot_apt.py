@@ -68,16 +68,6 @@ def on_the_host(stack: harness.Stack, *command: str) -> str:
     ).stdout
 
 
-def job_times(log: str) -> dict[tuple[str, str], float]:
-    """(event, job) -> when, from the stand-in's log; events: locked, released, masked,
-    timeout."""
-    times = {}
-    for line in log.splitlines():
-        event, job, when = line.split()
-        times[(event, job)] = float(when)
-    return times
-
-
 def task_results(output: str, task: str) -> list[str]:
     """The result lines (ok:, skipping:, changed:, fatal:) of every run of the named task."""
     results, current = [], False
@@ -99,7 +89,7 @@ def test_the_converge_waits_for_apts_first_boot_jobs(stack):
     assert run.returncode == 0, run.output[-6000:]
     assert all(host["failed"] == 0 for host in run.recap().values()), run.recap()
 
-    times = job_times(on_the_host(stack, "cat", hosts.FIRST_BOOT_APT_LOG))
+    times = hosts.first_boot_apt_events(on_the_host(stack, "cat", hosts.FIRST_BOOT_APT_LOG))
     assert set(times) == {(e, j) for e in ("locked", "released") for j in (LISTS_JOB, DPKG_JOB)}
     lists_free, dpkg_free = times[("released", LISTS_JOB)], times[("released", DPKG_JOB)]
     # The background refresh started right before the SSH hardening (configure.yml), more than

@@ -188,7 +188,7 @@ def first_boot_apt_jobs_were_kept_back(stack: harness.Stack) -> None:
     the timers. Without the mask the same converge failed with cloud-init's "Could not get APT
     lock" (jobs of 40 s by hand, and of FIRST_BOOT_APT_S)."""
     log = on_the_host(stack, "cat", hosts.FIRST_BOOT_APT_LOG).stdout
-    events = {tuple(line.split()[:2]) for line in log.splitlines()}
+    events = set(hosts.first_boot_apt_events(log))
     assert events == {("masked", ",".join(paths)) for _, paths in hosts.FIRST_BOOT_APT_JOBS}, log
     for unit, _ in hosts.FIRST_BOOT_APT_JOBS:
         assert on_the_host(stack, "systemctl", "is-enabled", unit).stdout.strip() == "static"
