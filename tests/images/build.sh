@@ -321,9 +321,9 @@ lock_the_kit() {
 lock_the_kit
 start=$SECONDS
 build_base
-engine_debs="$(engine_packages | xargs)"
-[[ -n $engine_debs ]] || die "no package list found in roles/docker_engine for Debian $SUITE_VERSION"
-build_image "$HERE/testhost" "$HOST_IMAGE" "ENGINE_PACKAGES=$engine_debs"
+mapfile -t engine_debs < <(engine_packages)
+((${#engine_debs[@]})) || die "no package list found in roles/docker_engine for Debian $SUITE_VERSION"
+build_image "$HERE/testhost" "$HOST_IMAGE" "ENGINE_PACKAGES=${engine_debs[*]}"
 retire_official_names
 for spec in "${APP_IMAGES[@]}"; do
   read -r dir var official <<<"$spec"
