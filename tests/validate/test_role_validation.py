@@ -404,6 +404,23 @@ CASES: list[Case] = [
         "give at least one valid e-mail address",
     ),
     ("no-e-mail", {"aws_budget_emails": []}, "give at least one valid e-mail address"),
+    # BUDGET_ALERT_EMAIL is split at commas (inventory/group_vars/all/budget.yml): these are the
+    # lists it gives for the values a user wrote.
+    (
+        "eleven-alert-addresses",
+        {"aws_budget_emails": [f"ops{n}@example.com" for n in range(11)]},
+        "aws_budget_emails has 11 addresses: AWS Budgets notifies at most 10 per alert",
+    ),
+    (
+        "alert-addresses-separated-by-semicolons",
+        {"aws_budget_emails": ["alice@example.com;bob@example.com"]},
+        "separate the addresses with commas",
+    ),
+    (
+        "alert-address-with-a-display-name",
+        {"aws_budget_emails": ["Ops <ops@example.com>"]},
+        '"Ops <ops@example.com>" is not an e-mail address; write name@domain.tld',
+    ),
     (
         "budget-of-a-billion",
         {"aws_budget_limit_usd": 1000000000},
