@@ -146,3 +146,13 @@ def role_only_playbook(role: str) -> str:
   roles:
     - role: {role}
 """
+
+
+def task_status(output: str, task: str) -> str:
+    """ok, changed, skipping or fatal: the first result line after the task's header."""
+    start = output.index(f"TASK [{task}]")
+    for line in output[start:].splitlines()[1:]:
+        status = line.split(":", 1)[0]
+        if status in ("ok", "changed", "skipping", "fatal"):
+            return status
+    return "no result"

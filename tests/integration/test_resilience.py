@@ -35,6 +35,7 @@ from stack_testing import (
     count_project_resources,
     project_filter,
     stack_records,
+    task_status,
 )
 
 pytestmark = pytest.mark.slow
@@ -292,16 +293,6 @@ REUSED_PLAY = "PLAY [Check how the boot went, over the connection the next plays
 
 
 BANNER_WAIT = "Wait for the SSH server of a host seen before (its banner, no login)"
-
-
-def task_status(output: str, task: str) -> str:
-    """ok, changed, skipping or fatal: the first result line after the task's header."""
-    start = output.index(f"TASK [{task}]")
-    for line in output[start:].splitlines()[1:]:
-        status = line.split(":", 1)[0]
-        if status in ("ok", "changed", "skipping", "fatal"):
-            return status
-    return "no result"
 
 
 def play_output(output: str, play: str) -> str:
