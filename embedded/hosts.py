@@ -79,12 +79,17 @@ FIRST_BOOT_APT_LOG = "/var/log/embedded-first-boot-apt.log"
 # "<unit>=<lock file>,<lock file>..." per job.
 # With systemd it starts when the jobs' timers can (timers.target, after cloud-init's network
 # stage; it gives up after 5 minutes, logging "timeout"), and skips a job whose unit is masked,
-# as systemd would not start it. apt and dpkg lock with fcntl (F_SETLK) whole-file write locks,
-# which lockf takes; apt.systemd.daily with flock(1).
+# as systemd would not start it. A job ends its seconds after it began or after the first SSH
+# login ("login" in the log), whichever is later: the tool that logs in while the job runs meets
+# at least that much of it, however long the provisioning's tail and the wait for SSH took on a
+# loaded controller, and what runs at boot (cloud-init's own apt) meets it from its start; a job
+# that sees no login lets go after LOGIN_WAIT_S. apt and dpkg lock with fcntl (F_SETLK)
+# whole-file write locks, which lockf takes; apt.systemd.daily with flock(1).
 FIRST_BOOT_APT_PROGRAM = """\
 import fcntl, os, subprocess, sys, time
 seconds, log, daily = float(sys.argv[1]), sys.argv[2], sys.argv[4]
 systemd = sys.argv[3] == "systemd"
+LOGIN_WAIT_S = 600
 def note(event, locks):
     with open(log, "a") as out:
         out.write(f"{event} {locks} {time.time():.3f}\\n")
@@ -97,6 +102,27 @@ while systemd and subprocess.run(["systemctl", "is-active", "--quiet", "timers.t
         note("timeout", "timers.target")
         sys.exit(1)
     time.sleep(0.2)
+def ssh_client_connected():
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[1].endswith(":0016") and fields[3] == "01":
+                    return True
+    return False
+login = None
+def hold(seconds):
+    global login
+    began = time.time()
+    while True:
+        now = time.time()
+        if systemd and login is None and ssh_client_connected():
+            login = now
+            note("login", "ssh")
+        end = began + seconds if login is None else max(began, login) + seconds
+        if now >= end and (login is not None or not systemd or now >= began + LOGIN_WAIT_S):
+            return
+        time.sleep(0.2)
 for job in sys.argv[5:]:
     unit, locks = job.split("=", 1)
     if systemd and masked(unit):
@@ -108,7 +134,7 @@ for job in sys.argv[5:]:
     for fd in fds:
         fcntl.lockf(fd, fcntl.LOCK_EX)
     note("locked", locks)
-    time.sleep(seconds)
+    hold(seconds)
     for fd in reversed(fds):
         os.close(fd)
     os.close(daily_fd)
@@ -121,8 +147,8 @@ STOP_GRACE_S = 60
 
 def first_boot_apt_events(log: str) -> dict[tuple[str, str], float]:
     """(event, job) -> when, from the stand-in's log (FIRST_BOOT_APT_LOG, read off the host).
-    Events: locked, released, masked, timeout; a job is named by its lock files joined by commas
-    (",".join of a FIRST_BOOT_APT_JOBS entry's paths)."""
+    Events: locked, released, masked, timeout, and login (job "ssh"); a job is named by its lock
+    files joined by commas (",".join of a FIRST_BOOT_APT_JOBS entry's paths)."""
     events = {}
     for line in log.splitlines():
         event, job, when = line.split()

@@ -465,6 +465,12 @@ CASES: list[Case] = [
         "aws_alarms_tags must hold Project=taskstack and ManagedBy=ansible",
     ),
     (
+        "network-tags-as-one-string",
+        {"aws_network_tags": "Project=taskstack,ManagedBy=ansible"},
+        "aws_network_tags must hold Project=taskstack and ManagedBy=ansible (teardown and the"
+        ' ownership checks find the stack by them): got "Project=taskstack,ManagedBy=ansible";',
+    ),
+    (
         # What teardown would then refuse to delete as not made by the project.
         "network-tags-without-managed-by",
         {"aws_network_tags": {"Project": "taskstack", "Environment": "dev", "Owner": "me"}},

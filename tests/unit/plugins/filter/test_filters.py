@@ -10,6 +10,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.taskstack.aws.plugins.filter.cloud_config import cloud_config
 from ansible_collections.taskstack.aws.plugins.filter.ec2_monthly_cost import ec2_monthly_cost
 from ansible_collections.taskstack.aws.plugins.filter.role_settings import role_settings
+from ansible_collections.taskstack.aws.plugins.filter.settings_errors import settings_errors
 
 ROLES = Path(__file__).resolve().parents[4] / "roles"
 
@@ -63,6 +64,66 @@ def test_role_settings_reads_options_without_defaults_and_vars_names():
 def test_role_settings_of_a_role_that_does_not_exist_is_one_error(tmp_path):
     with pytest.raises(AnsibleFilterError, match="cannot read"):
         role_settings(["no_such_role"], str(tmp_path))
+
+
+KNOWN = {
+    "aws_network": {
+        "options": {"aws_network_vpc_cidr": {}, "aws_network_tags": {}},
+        "internal": ["aws_network__vpc"],
+    },
+    "aws_budget": {"options": {"aws_budget_limit_usd": {}}, "internal": []},
+}
+
+
+def test_a_name_with_a_roles_prefix_that_it_does_not_know_is_one_message_per_role():
+    names = [
+        "aws_network_vpc_cidr",
+        "aws_network__vpc",
+        "aws_budget_limit_usdd",
+        "aws_network_vpc_cidrr",
+        "aws_network_tag",
+        "project_name",
+    ]
+    assert settings_errors(names, KNOWN, "unknown") == [
+        "aws_network_tag, aws_network_vpc_cidrr: not a setting of role aws_network; check the"
+        " spelling against roles/aws_network/meta/argument_specs.yml (known: aws_network_tags,"
+        " aws_network_vpc_cidr).",
+        "aws_budget_limit_usdd: not a setting of role aws_budget; check the spelling against"
+        " roles/aws_budget/meta/argument_specs.yml (known: aws_budget_limit_usd).",
+    ]
+    assert settings_errors(["aws_network_vpc_cidr", "aws_budget_limit_usd"], KNOWN, "unknown") == []
+
+
+def test_each_spec_error_goes_to_the_role_whose_setting_it_names():
+    errors = [
+        "argument 'aws_budget_limit_usd' is of type str and we were unable to convert to float:"
+        " could not convert string to float: 'ten'",
+        "argument 'aws_network_tags' is of type list and we were unable to convert to dict: no",
+        "value of aws_network_vpc_cidr must be one of: a, b, got: c",
+        "something no setting is named in",
+    ]
+    assert settings_errors(errors, KNOWN, "spec") == [
+        "aws_network_tags must be a dict (it is a list that does not convert); value of"
+        " aws_network_vpc_cidr must be one of: a, b, got: c (role aws_network).",
+        "aws_budget_limit_usd must be a float (it is a str that does not convert)"
+        " (role aws_budget).",
+        "something no setting is named in.",
+    ]
+    assert settings_errors([], KNOWN, "spec") == []
+
+
+@pytest.mark.parametrize(
+    ("items", "known", "kind", "message"),
+    [
+        ("aws_network_x", KNOWN, "unknown", "list of strings"),
+        ([1], KNOWN, "unknown", "list of strings"),
+        ([], ["aws_network"], "unknown", "what role_settings returns"),
+        ([], KNOWN, "other", "kind must be unknown or spec"),
+    ],
+)
+def test_settings_errors_of_something_else_is_one_filter_error(items, known, kind, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        settings_errors(items, known, kind)
 
 
 def test_cloud_config_joins_the_parts_in_cloud_inits_order():
