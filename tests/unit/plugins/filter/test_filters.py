@@ -9,6 +9,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.taskstack.aws.plugins.filter.cloud_config import cloud_config
 from ansible_collections.taskstack.aws.plugins.filter.ec2_monthly_cost import ec2_monthly_cost
+from ansible_collections.taskstack.aws.plugins.filter.ipv4_cidr import ipv4_cidr
 from ansible_collections.taskstack.aws.plugins.filter.role_settings import role_settings
 from ansible_collections.taskstack.aws.plugins.filter.settings_errors import settings_errors
 
@@ -64,6 +65,67 @@ def test_role_settings_reads_options_without_defaults_and_vars_names():
 def test_role_settings_of_a_role_that_does_not_exist_is_one_error(tmp_path):
     with pytest.raises(AnsibleFilterError, match="cannot read"):
         role_settings(["no_such_role"], str(tmp_path))
+
+
+def test_a_cidr_is_read_as_aws_writes_it():
+    assert ipv4_cidr("10.0.0.0/16") == {
+        "valid": True,
+        "network": "10.0.0.0/16",
+        "prefix": 16,
+        "size": 65536,
+        "inside": [],
+        "example_subnet": "10.0.1.0/24",
+    }
+    host = ipv4_cidr("203.0.113.7/24")
+    assert (host["valid"], host["network"], host["size"]) == (True, "203.0.113.0/24", 256)
+    assert ipv4_cidr("10.0.0.0/26")["example_subnet"] == "10.0.0.0/26"
+    assert ipv4_cidr("0.0.0.0/0")["size"] == 2**32
+
+
+# What ansible.utils' ipv4 gave back changed (netmask, leading zeros, a space), or refused.
+@pytest.mark.parametrize(
+    "value",
+    [
+        "10.0.0.0",
+        "10.0.0.0/255.255.0.0",
+        "10.0.0.0/016",
+        "203.0.113.07/32",
+        "10.0.0.0/16 ",
+        " 10.0.0.0/16",
+        "10.0/16",
+        "10.0.0.0/33",
+        "::1/128",
+        167772160,
+        ["10.0.0.0/16"],
+        None,
+    ],
+)
+def test_what_is_not_written_as_aws_writes_a_cidr_is_no_network(value):
+    assert ipv4_cidr(value) == {
+        "valid": False,
+        "network": "",
+        "prefix": -1,
+        "size": 0,
+        "inside": [],
+        "example_subnet": "",
+    }
+
+
+def test_the_networks_that_hold_a_cidr_are_named_in_their_order():
+    within = ["10.0.0.0/8", "192.168.0.0/16", "10.1.0.0/16", "10.1.2.0/24", "bad", "10.1.2.3/16"]
+    assert ipv4_cidr("10.1.2.0/24", within=within)["inside"] == [
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "10.1.2.3/16",
+    ]
+    assert ipv4_cidr("10.0.0.0/8", within=["10.0.0.0/16"])["inside"] == []
+    assert ipv4_cidr("bad", within=["0.0.0.0/0"])["inside"] == []
+
+
+def test_within_that_is_not_a_list_is_one_filter_error():
+    with pytest.raises(AnsibleFilterError, match="within must be a list"):
+        ipv4_cidr("10.0.0.0/16", within="10.0.0.0/8")
 
 
 KNOWN = {
