@@ -52,7 +52,6 @@ PYTHON_REFERENCES = [
 # Python packages the collections need on the controller, stated in requirements.txt.
 PYTHON_NEEDS = {
     "amazon.aws": {"boto3", "botocore"},
-    "ansible.utils": {"netaddr"},
     "community.docker": {"docker", "requests"},
     "community.crypto": {"cryptography"},
 }
