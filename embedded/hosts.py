@@ -90,9 +90,9 @@ import fcntl, os, subprocess, sys, time
 seconds, log, daily = float(sys.argv[1]), sys.argv[2], sys.argv[4]
 systemd = sys.argv[3] == "systemd"
 LOGIN_WAIT_S = 600
-def note(event, locks):
+def note(event, locks, when=None):
     with open(log, "a") as out:
-        out.write(f"{event} {locks} {time.time():.3f}\\n")
+        out.write(f"{event} {locks} {time.time() if when is None else when:.3f}\\n")
 def masked(unit):
     state = subprocess.run(["systemctl", "is-enabled", unit], capture_output=True, text=True)
     return state.stdout.strip().startswith("masked")
@@ -117,8 +117,9 @@ def hold(seconds):
     while True:
         now = time.time()
         if systemd and login is None and ssh_client_connected():
+            # Logged as the moment the job's end counts from, not when the log is written.
             login = now
-            note("login", "ssh")
+            note("login", "ssh", login)
         end = began + seconds if login is None else max(began, login) + seconds
         if now >= end and (login is not None or not systemd or now >= began + LOGIN_WAIT_S):
             return
