@@ -5,6 +5,7 @@ what the code was made from changed. In process, a few seconds."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from ansible._internal._templating._jinja_bits import _TemplateCompileContext
 from ansible.template import Templar, trust_as_template
+from checks_env import checks_environment
 from jinja2 import TemplateSyntaxError, pass_context
 
 HERE = Path(__file__).resolve().parent
@@ -187,3 +189,23 @@ def test_uninstalled_the_environment_has_its_own_methods_back(tmp_path: Path) ->
     assert AnsibleEnvironment.compile is not own[0]
     PLUGIN.uninstall()
     assert (AnsibleEnvironment.compile, AnsibleEnvironment.compile_expression) == own
+
+
+def test_the_checks_runs_load_it(tmp_path: Path) -> None:
+    """checks_env.py's environment enables the callback in a real run (else the cases would
+    only be slower, with every test green)."""
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        '    - ansible.builtin.debug:\n        msg: "{{ 1 + 1 }}"\n'
+    )
+    run = subprocess.run(
+        ["ansible-playbook", "-vvv", "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml")],
+        cwd=REPO_ROOT,
+        env=checks_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert PLUGIN.IN_USE in run.stdout, run.stdout[-3000:]
+    assert PLUGIN.NOT_IN_USE not in run.stdout + run.stderr

@@ -43,6 +43,11 @@ ENTRY_FORMAT = 1
 # `t_1 = environment.filters['community.general.dict_kv']`.
 DEPENDENCY = re.compile(r"environment\.(filters|tests)\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]")
 MISSING = "-"
+IN_USE = "template_cache: compiled templates kept for this run in"
+NOT_IN_USE = (
+    "template_cache: this ansible-core's templating is not the one the cache knows (2.19): "
+    "templates are compiled as usual, the validation cases run slower"
+)
 
 Dependencies = tuple[tuple[str, str, str], ...]
 
@@ -255,4 +260,8 @@ class CallbackModule(CallbackBase):
         from ansible import constants
 
         # Loaded in the controller when the run starts: every task's process inherits the patch.
-        install(os.path.join(constants.DEFAULT_LOCAL_TMP, "templates"))
+        folder = os.path.join(constants.DEFAULT_LOCAL_TMP, "templates")
+        if install(folder):
+            self._display.vvv(f"{IN_USE} {folder}")
+        else:
+            self._display.warning(NOT_IN_USE)
