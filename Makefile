@@ -110,19 +110,19 @@ test-stack: setup host-images ## Molecule: the whole site.yml and teardown.yml o
 test-readme: setup host-images ## README's first command in a clean clone: make demo, then make destroy
 	$(BIN)/pytest tests/readme -p no:cacheprovider
 
-# Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The
-# README's own commands come first after the kit, while its images are minutes old. A target
-# that runs one converge or one lint at a time leaves a CPU mostly idle (a sampler of
-# /proc/stat's counters in `.ci/run`: 45-75 % busy while one of them ran alone), so they run
-# side by side (" + "): lint and ansible-test (no Docker) beside the kit's build; the README's
-# commands, the whole-stack scenario, the role scenarios (three at a time, test-roles) and the
-# tests that mostly wait (test-waits) together, each on its own ports and container names.
-# test-python keeps both CPUs to itself (tests/test_pytest_collection.py: with test-waits, it
-# runs every test once): beside the converge stage too, as one stage, it took 1854 s against
-# 331 + 1296 s one after the other, and the first-boot test failed (2026-12-06). In `.ci/run` (2026-12-04) the two stages took 169 + 292 s, against
-# 123 + 357 + 181 s as three pairs (lint + kit, readme + roles one at a time, stack +
-# ansible-test) on 8e19192; on 2026-12-06, 220 + 310 s with the role scenarios under Mitogen.
-# One kit build runs at a time (build.sh).
+# Each stage is a sub-make, timed; the table at the end gives every stage's wall time. The README's
+# own commands come first after the kit, while its images are minutes old. A target that runs one
+# converge or one lint at a time leaves a CPU mostly idle (a sampler of /proc/stat's counters in
+# `.ci/run`: 45-75 % busy while one of them ran alone), so they run side by side (" + "): lint and
+# ansible-test (no Docker) beside the kit's build; the README's commands, the whole-stack scenario,
+# the role scenarios (three at a time, test-roles) and the tests that mostly wait (test-waits)
+# together, each on its own ports and container names. test-python keeps both CPUs to itself
+# (tests/test_pytest_collection.py: with test-waits, it runs every test once): beside the converge
+# stage too, as one stage, it took 1854 s against 331 + 1296 s one after the other, and the
+# first-boot test failed (2026-12-06). In `.ci/run` (2026-12-04) the two stages took 169 + 292 s,
+# against 123 + 357 + 181 s as three pairs (lint + kit, readme + roles one at a time, stack +
+# ansible-test) on 8e19192; on 2026-12-06, 220 + 310 s with the role scenarios under Mitogen. One
+# kit build runs at a time (build.sh).
 SUITE := "test-readme + test-stack + test-roles + test-waits" test-python
 test: ## The whole suite, reusing the image kit when it is up to date (day-to-day runs)
 	@tests/tools/stages.sh prerequisites setup "lint + test-collection + host-images" $(SUITE)
